@@ -1,0 +1,8 @@
+//! Tokio drivers for Rendezvous: STUN/TURN listeners and relay sockets, HTTP + WebSocket
+//! signaling, metrics. They feed bytes to the sans-IO cores and do what the cores say.
+
+pub mod config;
+pub mod metrics;
+
+pub use config::{Config, SignalConfig, TlsConfig, TurnConfig};
+pub use metrics::Metrics;

@@ -1,0 +1,1 @@
+//! Signaling protocol types and the sans-IO room hub.

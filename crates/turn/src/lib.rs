@@ -1,0 +1,3 @@
+//! Sans-IO STUN/TURN server core and TURN client core.
+
+pub mod rest;
