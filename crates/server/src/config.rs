@@ -12,6 +12,8 @@ pub struct Config {
     pub turn: TurnConfig,
     pub signal: SignalConfig,
     pub tls: TlsConfig,
+    /// Print client addresses in logs in full (`--log-addresses`); masked by default.
+    pub log_addresses: bool,
 }
 
 /// STUN and TURN listeners, relays, authentication and quotas.

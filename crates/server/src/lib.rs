@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod metrics;
+pub mod tls;
 
 pub use config::{Config, SignalConfig, TlsConfig, TurnConfig};
 pub use metrics::Metrics;
