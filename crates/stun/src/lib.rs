@@ -1,12 +1,35 @@
-//! Zero-copy STUN codec shared by the Rendezvous STUN/TURN server, the TURN client and the native peer.
+//! Zero-copy STUN codec shared by the Rendezvous STUN/TURN server, the TURN client and the
+//! native peer.
 //!
-//! API CONTRACT (other crates code against these names; bodies are being filled in):
+//! - [`Message::parse`] borrows a datagram and validates header + attribute framing once
+//!   (RFC 8489 §5, §14), including FINGERPRINT; it never panics on any input.
+//! - [`MessageBuilder`] writes into a caller-owned `Vec<u8>` (cleared, capacity reused) and
+//!   fills in lengths, MESSAGE-INTEGRITY(-SHA256) and FINGERPRINT.
+//! - [`Attribute`] is the typed view of every known attribute; unknown ones are kept as
+//!   `Unknown`.
+//! - [`integrity`] derives short-term, long-term (MD5, SHA-256) keys and USERHASH.
+//! - [`channel_data`] frames ChannelData (RFC 8656 §12); [`demux`] classifies first bytes per
+//!   RFC 7983; [`stream_frame_len`] splits a TCP byte stream into STUN / ChannelData frames.
 //!
-//! - [`Message::parse`] borrows a datagram and validates header + attribute framing once.
-//! - [`MessageBuilder`] writes into a caller-owned `Vec<u8>` (cleared, capacity reused).
-//! - [`Attribute`] is the typed view of every known attribute; unknown ones are kept as `Unknown`.
-//! - [`channel_data`] frames ChannelData; [`demux`] classifies first bytes per RFC 7983;
-//!   [`stream_frame_len`] splits a TCP byte stream into STUN / ChannelData frames.
+//! ```
+//! use stun::{long_term_key_md5, Attribute, Class, Message, MessageBuilder, Method, TransactionId};
+//!
+//! let key = long_term_key_md5("alice", "example.org", "secret");
+//! let mut buf = Vec::new();
+//! let mut b = MessageBuilder::new(&mut buf, Class::Request, Method::ALLOCATE, TransactionId([7; 12]));
+//! b.add(&Attribute::RequestedTransport(17))
+//!     .add(&Attribute::Username("alice"))
+//!     .add(&Attribute::Realm("example.org"))
+//!     .add(&Attribute::Nonce(b"n0nce"))
+//!     .message_integrity(&key)
+//!     .fingerprint();
+//! let len = b.finish();
+//!
+//! let msg = Message::parse(&buf[..len]).unwrap();
+//! assert_eq!(msg.method(), Method::ALLOCATE);
+//! assert_eq!(msg.username(), Some("alice"));
+//! assert_eq!(msg.verify_integrity(&key), Ok(()));
+//! ```
 
 pub mod attribute;
 pub mod builder;
@@ -19,9 +42,13 @@ pub mod types;
 pub use attribute::{Attribute, AttributeError, ErrorCodeValue};
 pub use builder::{BuildError, MessageBuilder};
 pub use channel_data::{ChannelData, ChannelDataError};
-pub use demux::{demux, stream_frame_len, PacketKind};
-pub use integrity::{long_term_key_md5, long_term_key_sha256, short_term_key, IntegrityError};
-pub use message::{Message, ParseError, RawAttribute};
+pub use demux::{demux, stream_frame_len, stream_frame_size, PacketKind};
+pub use integrity::{
+    long_term_key, long_term_key_md5, long_term_key_sha256, opaque_string, short_term_key,
+    userhash, IntegrityError, LongTermKey,
+};
+pub use message::{Attributes, Message, ParseError, RawAttribute};
 pub use types::{
-    AttributeType, Class, ErrorCode, Method, PasswordAlgorithm, TransactionId, MAGIC_COOKIE,
+    message_type, split_message_type, AttributeType, Class, ErrorCode, Method, PasswordAlgorithm,
+    TransactionId, MAGIC_COOKIE,
 };

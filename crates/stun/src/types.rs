@@ -14,6 +14,57 @@ pub enum Class {
     ErrorResponse,
 }
 
+impl Class {
+    /// The two class bits (C1 C0) as a number 0..=3.
+    const fn bits(self) -> u16 {
+        match self {
+            Class::Request => 0b00,
+            Class::Indication => 0b01,
+            Class::SuccessResponse => 0b10,
+            Class::ErrorResponse => 0b11,
+        }
+    }
+
+    const fn from_bits(bits: u16) -> Class {
+        match bits & 0b11 {
+            0b00 => Class::Request,
+            0b01 => Class::Indication,
+            0b10 => Class::SuccessResponse,
+            _ => Class::ErrorResponse,
+        }
+    }
+
+    /// True for success and error responses.
+    pub const fn is_response(self) -> bool {
+        matches!(self, Class::SuccessResponse | Class::ErrorResponse)
+    }
+}
+
+/// RFC 8489 §5: the 14-bit message type interleaves the method bits M0-M11 with the class
+/// bits C0 (bit 4) and C1 (bit 8):
+///
+/// ```text
+///  0                 1
+///  2  3  4 5 6 7 8 9 0 1 2 3 4 5
+/// +--+--+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |M |M |M|M|M|C|M|M|M|C|M|M|M|M|
+/// |11|10|9|8|7|1|6|5|4|0|3|2|1|0|
+/// +--+--+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+pub const fn message_type(class: Class, method: Method) -> u16 {
+    let m = method.0 & 0x0FFF;
+    let c = class.bits();
+    (m & 0x000F) | ((m & 0x0070) << 1) | ((m & 0x0F80) << 2) | ((c & 0b01) << 4) | ((c & 0b10) << 7)
+}
+
+/// Splits a message type (the first 16 bits of the header, top two bits ignored) into class
+/// and method; the inverse of [`message_type`].
+pub const fn split_message_type(typ: u16) -> (Class, Method) {
+    let method = (typ & 0x000F) | ((typ >> 1) & 0x0070) | ((typ >> 2) & 0x0F80);
+    let class = ((typ >> 4) & 0b01) | ((typ >> 7) & 0b10);
+    (Class::from_bits(class), Method(method))
+}
+
 /// RFC 8489 §5: the 12-bit method.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Method(pub u16);
@@ -96,6 +147,49 @@ impl AttributeType {
     pub const ICE_CONTROLLED: Self = Self(0x8029);
     pub const ICE_CONTROLLING: Self = Self(0x802A);
 
+    /// Every type [`Attribute`](crate::Attribute) decodes into a named variant.
+    pub const KNOWN: &'static [AttributeType] = &[
+        Self::MAPPED_ADDRESS,
+        Self::CHANGE_REQUEST,
+        Self::USERNAME,
+        Self::MESSAGE_INTEGRITY,
+        Self::ERROR_CODE,
+        Self::UNKNOWN_ATTRIBUTES,
+        Self::CHANNEL_NUMBER,
+        Self::LIFETIME,
+        Self::XOR_PEER_ADDRESS,
+        Self::DATA,
+        Self::REALM,
+        Self::NONCE,
+        Self::XOR_RELAYED_ADDRESS,
+        Self::REQUESTED_ADDRESS_FAMILY,
+        Self::EVEN_PORT,
+        Self::REQUESTED_TRANSPORT,
+        Self::DONT_FRAGMENT,
+        Self::MESSAGE_INTEGRITY_SHA256,
+        Self::PASSWORD_ALGORITHM,
+        Self::USERHASH,
+        Self::XOR_MAPPED_ADDRESS,
+        Self::RESERVATION_TOKEN,
+        Self::PRIORITY,
+        Self::USE_CANDIDATE,
+        Self::PADDING,
+        Self::RESPONSE_PORT,
+        Self::CONNECTION_ID,
+        Self::ADDITIONAL_ADDRESS_FAMILY,
+        Self::ADDRESS_ERROR_CODE,
+        Self::PASSWORD_ALGORITHMS,
+        Self::ALTERNATE_DOMAIN,
+        Self::ICMP,
+        Self::SOFTWARE,
+        Self::ALTERNATE_SERVER,
+        Self::RESPONSE_ORIGIN,
+        Self::OTHER_ADDRESS,
+        Self::FINGERPRINT,
+        Self::ICE_CONTROLLED,
+        Self::ICE_CONTROLLING,
+    ];
+
     /// RFC 8489 §14: types 0x0000-0x7FFF are comprehension-required.
     pub fn is_comprehension_required(self) -> bool {
         self.0 < 0x8000
@@ -171,6 +265,22 @@ impl PasswordAlgorithm {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TransactionId(pub [u8; 12]);
 
+impl TransactionId {
+    pub const fn new(bytes: [u8; 12]) -> Self {
+        Self(bytes)
+    }
+
+    pub const fn as_bytes(&self) -> &[u8; 12] {
+        &self.0
+    }
+}
+
+impl From<[u8; 12]> for TransactionId {
+    fn from(bytes: [u8; 12]) -> Self {
+        Self(bytes)
+    }
+}
+
 impl fmt::Debug for TransactionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("TransactionId(")?;
@@ -178,5 +288,57 @@ impl fmt::Debug for TransactionId {
             write!(f, "{b:02x}")?;
         }
         f.write_str(")")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_type_examples_from_the_rfcs() {
+        // RFC 8489 §5: Binding request 0x0001, success 0x0101, error 0x0111.
+        assert_eq!(message_type(Class::Request, Method::BINDING), 0x0001);
+        assert_eq!(
+            message_type(Class::SuccessResponse, Method::BINDING),
+            0x0101
+        );
+        assert_eq!(message_type(Class::ErrorResponse, Method::BINDING), 0x0111);
+        assert_eq!(message_type(Class::Indication, Method::BINDING), 0x0011);
+        // RFC 8656: Allocate request 0x0003, Send indication 0x0016, Data indication 0x0017.
+        assert_eq!(message_type(Class::Request, Method::ALLOCATE), 0x0003);
+        assert_eq!(message_type(Class::Indication, Method::SEND), 0x0016);
+        assert_eq!(message_type(Class::Indication, Method::DATA), 0x0017);
+        assert_eq!(message_type(Class::ErrorResponse, Method::ALLOCATE), 0x0113);
+    }
+
+    #[test]
+    fn message_type_round_trips_every_class_and_method() {
+        for m in 0..=0x0FFFu16 {
+            for class in [
+                Class::Request,
+                Class::Indication,
+                Class::SuccessResponse,
+                Class::ErrorResponse,
+            ] {
+                let t = message_type(class, Method(m));
+                assert_eq!(t & 0xC000, 0);
+                assert_eq!(split_message_type(t), (class, Method(m)));
+            }
+        }
+    }
+
+    #[test]
+    fn debug_prints_names_or_hex() {
+        assert_eq!(format!("{:?}", Method::ALLOCATE), "Allocate");
+        assert_eq!(format!("{:?}", Method(0x0FF)), "Method(0x0ff)");
+        assert_eq!(
+            format!("{:?}", AttributeType::FINGERPRINT),
+            "AttributeType(0x8028)"
+        );
+        assert_eq!(
+            format!("{:?}", TransactionId([0xab; 12])),
+            "TransactionId(abababababababababababab)"
+        );
     }
 }
