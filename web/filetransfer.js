@@ -24,6 +24,7 @@ const READ_BLOCK = 1024 * 1024;
 
 /**
  * @typedef {object} TransferHeader
+ * @property {string} id the data channel's label, unique per transfer
  * @property {string} name
  * @property {number} size
  * @property {string} mime
@@ -32,6 +33,7 @@ const READ_BLOCK = 1024 * 1024;
 
 /**
  * @typedef {object} ReceivedFile
+ * @property {string} id the data channel's label, as in TransferHeader
  * @property {string} name
  * @property {number} size bytes that arrived
  * @property {string} mime
@@ -43,7 +45,7 @@ const READ_BLOCK = 1024 * 1024;
 
 /**
  * SHA-256 of a Blob or buffer, as lowercase hex (Web Crypto, W3C WebCryptoAPI §14.3.5 digest).
- * @param {Blob | ArrayBuffer | ArrayBufferView} data
+ * @param {Blob | BufferSource} data
  */
 export async function sha256Hex(data) {
   const bytes = data instanceof Blob ? await data.arrayBuffer() : data;
@@ -101,7 +103,6 @@ export async function sendFile(channel, file, options) {
   verdict.catch(() => {}); // observed below; avoids an unhandled rejection if sending throws first
   await opened(channel);
   channel.bufferedAmountLowThreshold = LOW_WATER;
-  /** @type {TransferHeader & {type: string}} */
   const header = { type: 'header', name: options.name, size: file.size, mime: file.type || 'application/octet-stream', sha256: options.sha256 };
   channel.send(JSON.stringify(header));
   let sent = 0;
@@ -166,6 +167,7 @@ export function receiveFile(channel, callbacks = {}) {
         const size = Number(msg.size);
         if (!Number.isSafeInteger(size) || size < 0) return abort('bad size in header');
         header = {
+          id: channel.label,
           name: String(msg.name ?? 'file').slice(0, 255),
           size,
           mime: String(msg.mime ?? 'application/octet-stream'),
@@ -180,7 +182,7 @@ export function receiveFile(channel, callbacks = {}) {
         sha256Hex(blob).then((sha256) => {
           const ok = sha256 === h.sha256 && blob.size === h.size;
           if (channel.readyState === 'open') channel.send(JSON.stringify({ type: 'result', ok, sha256 }));
-          resolve({ name: h.name, size: blob.size, mime: h.mime, expected: h.sha256, sha256, ok, blob });
+          resolve({ id: h.id, name: h.name, size: blob.size, mime: h.mime, expected: h.sha256, sha256, ok, blob });
         }, reject);
       }
     });

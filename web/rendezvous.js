@@ -34,8 +34,10 @@
  */
 
 import { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX } from './filetransfer.js';
+import { Peer } from './peer.js';
+import { selectedPairStats, mediaStats } from './stats.js';
 
-export { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX };
+export { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX, Peer, selectedPairStats, mediaStats };
 
 /** @typedef {'peer' | 'publisher' | 'viewer'} Role */
 
@@ -55,346 +57,19 @@ export { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX };
  * @property {number} [pingIntervalMs] keepalive interval, default 15000
  */
 
-/**
- * @typedef {object} CandidateInfo
- * @property {string} type 'host' | 'srflx' | 'prflx' | 'relay'
- * @property {string} protocol 'udp' | 'tcp'
- * @property {string | undefined} relayProtocol for relay candidates: transport to the TURN server
- * @property {string | undefined} address
- * @property {number | undefined} port
- * @property {string | undefined} url the STUN/TURN URL that produced it (local candidates)
- */
-
-/**
- * @typedef {object} PairStats
- * @property {string} type the least direct of the two candidate types: relay > srflx > prflx > host
- * @property {string} protocol transport of the local candidate ('udp' | 'tcp')
- * @property {CandidateInfo} localCandidate
- * @property {CandidateInfo} remoteCandidate
- * @property {number | null} rtt current round trip time in milliseconds
- * @property {number | null} bitrateIn bits per second received since the previous call
- * @property {number | null} bitrateOut bits per second sent since the previous call
- * @property {number} bytesReceived
- * @property {number} bytesSent
- */
-
-/**
- * @typedef {object} MediaStats
- * @property {number} framesDecoded video frames decoded, summed over inbound video streams
- * @property {number} framesReceived
- * @property {number} framesEncoded video frames encoded, summed over outbound video streams
- * @property {number} packetsReceived inbound RTP packets (audio and video)
- * @property {number} packetsLost
- * @property {number} inboundVideoStreams
- */
+/** @typedef {import('./stats.js').PairStats} PairStats */
+/** @typedef {import('./stats.js').MediaStats} MediaStats */
+/** @typedef {import('./stats.js').CandidateInfo} CandidateInfo */
 
 /** Default signaling URL for a page served by Rendezvous. */
 export function defaultSignalingUrl() {
   return (location.protocol === 'https:' ? 'wss' : 'ws') + '://' + location.host + '/ws';
 }
 
-const TYPE_RANK = { host: 0, prflx: 1, srflx: 2, relay: 3 };
-/** Candidate types removed from the remote candidate buffer once this many are waiting. */
-const MAX_PENDING_CANDIDATES = 200;
-/** How long a connection may stay 'disconnected' before the impolite side restarts ICE. */
-const DISCONNECTED_RESTART_MS = 5000;
 /** Outgoing signals kept while the WebSocket is down, sent after the session resumes. */
 const MAX_QUEUED_SIGNALS = 500;
-/** An unanswered offer is sent again after OFFER_RETRY_MS * attempt, OFFER_RETRIES times. */
-const OFFER_RETRY_MS = 4000;
-const OFFER_RETRIES = 3;
-
-/**
- * One remote peer: its RTCPeerConnection and the perfect negotiation state for it.
- */
-export class Peer {
-  /**
-   * @param {RendezvousClient} client
-   * @param {string} id
-   * @param {Role} role
-   * @param {boolean} polite
-   */
-  constructor(client, id, role, polite) {
-    this.client = client;
-    this.id = id;
-    this.role = role;
-    /** The polite side yields on glare and never makes the first offer. */
-    this.polite = polite;
-    this.makingOffer = false;
-    this.ignoreOffer = false;
-    this.settingRemoteAnswer = false;
-    /** True once one offer/answer exchange has completed; until then a polite side never offers. */
-    this.negotiated = false;
-    /** A negotiation was asked for while it was not allowed or possible; retry when stable. */
-    this.offerWanted = false;
-    /** A remote description or candidate is being applied. */
-    this.busy = false;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.offerRetryTimer = undefined;
-    /** @type {RTCIceCandidateInit[]} */
-    this.pendingCandidates = [];
-    /** @type {Map<MediaStreamTrack, RTCRtpSender>} */
-    this.senders = new Map();
-    /** @type {Map<string, MediaStream>} remote streams by id */
-    this.streams = new Map();
-    /** Counters for tests and the UI. */
-    this.counters = { offersSent: 0, answersSent: 0, offersReceived: 0, collisions: 0, ignoredOffers: 0, rollbacks: 0, iceRestarts: 0 };
-    /** @type {{timestamp: number, bytesSent: number, bytesReceived: number} | null} */
-    this.lastSample = null;
-    /** @type {ReturnType<typeof setTimeout> | undefined} */
-    this.disconnectTimer = undefined;
-    /** @type {Promise<void>} incoming signals are handled one at a time, in order */
-    this.queue = Promise.resolve();
-    /** @type {RTCDataChannel | null} control channel created by the offering side */
-    this.control = null;
-    this.pc = new RTCPeerConnection(client.rtcConfiguration());
-    this.wire();
-    if (!polite) this.prepareFirstOffer();
-  }
-
-  wire() {
-    const pc = this.pc;
-    pc.onnegotiationneeded = () => this.negotiate();
-    pc.onicecandidate = ({ candidate }) => {
-      // An empty candidate string is Chrome's per-section end-of-candidates: send null once instead.
-      if (candidate && candidate.candidate === '') return;
-      this.send({ candidate: candidate ? candidate.toJSON() : null });
-    };
-    pc.onsignalingstatechange = () => {
-      if (pc.signalingState !== 'stable') return;
-      if (pc.remoteDescription && pc.localDescription) this.negotiated = true;
-      if (this.offerWanted) this.negotiate();
-    };
-    pc.ontrack = (ev) => {
-      const stream = ev.streams[0] ?? new MediaStream([ev.track]);
-      this.streams.set(stream.id, stream);
-      this.client.emit('track', { peerId: this.id, track: ev.track, stream, streams: ev.streams, transceiver: ev.transceiver });
-    };
-    pc.ondatachannel = ({ channel }) => this.client.acceptChannel(this, channel);
-    pc.onconnectionstatechange = () => this.connectionStateChanged();
-  }
-
-  /** The offering side sets up what its first offer carries; negotiationneeded then fires once. */
-  prepareFirstOffer() {
-    for (const { track, stream } of this.client.localTracks) this.attach(track, stream);
-    for (const kind of this.client.receiveKinds) {
-      const has = this.pc.getTransceivers().some((t) => t.receiver.track.kind === kind);
-      if (!has) this.pc.addTransceiver(kind, { direction: 'recvonly' });
-    }
-    // A data section in every session: file and application channels then open without renegotiation.
-    this.control = this.pc.createDataChannel('rdv-control');
-  }
-
-  /**
-   * Adds a local track to this connection, reusing a transceiver offered by the other side when
-   * one of the same kind has no sender track yet (addTrack does that, W3C WebRTC §5.1 addTrack).
-   * @param {MediaStreamTrack} track
-   * @param {MediaStream} stream
-   */
-  attach(track, stream) {
-    if (this.senders.has(track)) return;
-    let sender;
-    if (this.client.role === 'publisher') {
-      sender = this.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] }).sender;
-    } else {
-      sender = this.pc.addTrack(track, stream);
-    }
-    this.senders.set(track, sender);
-  }
-
-  /** @param {MediaStreamTrack} track */
-  detach(track) {
-    const sender = this.senders.get(track);
-    if (!sender) return;
-    this.senders.delete(track);
-    if (this.pc.signalingState !== 'closed') this.pc.removeTrack(sender);
-  }
-
-  mayOffer() {
-    return !this.polite || this.negotiated;
-  }
-
-  /** negotiationneeded, or an explicit request: make an offer if this side may. */
-  async negotiate() {
-    // Offers made while signaling is away would be stale by the time they arrive; the session
-    // resume calls negotiate() again.
-    if (!this.mayOffer() || this.pc.signalingState !== 'stable' || this.makingOffer || this.busy || !this.client.joinedNow()) {
-      this.offerWanted = true;
-      return;
-    }
-    this.offerWanted = false;
-    try {
-      this.makingOffer = true;
-      await this.pc.setLocalDescription();
-      const desc = this.pc.localDescription;
-      if (desc && desc.type === 'offer') {
-        this.counters.offersSent++;
-        this.send({ description: { type: desc.type, sdp: desc.sdp } });
-        this.armOfferRetry(desc.sdp, 1);
-      }
-    } catch (error) {
-      this.client.fail(error, this.id);
-    } finally {
-      this.makingOffer = false;
-    }
-  }
-
-  /**
-   * Sends the same offer again when no answer came: signals can be lost when the server restarts
-   * or while this side's session is being resumed.
-   * @param {string} sdp
-   * @param {number} attempt
-   */
-  armOfferRetry(sdp, attempt) {
-    clearTimeout(this.offerRetryTimer);
-    if (attempt > OFFER_RETRIES) return;
-    this.offerRetryTimer = setTimeout(() => {
-      const local = this.pc.localDescription;
-      if (this.pc.signalingState !== 'have-local-offer' || !local || local.sdp !== sdp) return;
-      if (this.client.joinedNow()) this.send({ description: { type: 'offer', sdp } });
-      this.armOfferRetry(sdp, attempt + 1);
-    }, OFFER_RETRY_MS * attempt);
-  }
-
-  /** Renegotiates now (or as soon as allowed), e.g. after a change made outside the library. */
-  renegotiate() {
-    this.negotiate();
-  }
-
-  /** @param {any} data */
-  handleSignal(data) {
-    const next = this.queue.then(() => this.process(data));
-    this.queue = next.catch((error) => this.client.fail(error, this.id));
-    return next;
-  }
-
-  /** @param {any} data */
-  async process(data) {
-    if (this.pc.signalingState === 'closed') return;
-    this.busy = true;
-    try {
-      if (data && typeof data === 'object' && data.description) {
-        await this.processDescription(data.description);
-      } else if (data && typeof data === 'object' && 'candidate' in data) {
-        await this.processCandidate(data.candidate);
-      } else {
-        this.client.emit('signal', { peerId: this.id, data });
-      }
-    } finally {
-      this.busy = false;
-      if (this.offerWanted) this.negotiate();
-    }
-  }
-
-  /** @param {RTCSessionDescriptionInit} description */
-  async processDescription(description) {
-    const pc = this.pc;
-    if (description.type !== 'offer' && description.type !== 'answer') return; // remote rollbacks need no action
-    if (description.type === 'offer') this.counters.offersReceived++;
-    const readyForOffer = !this.makingOffer && (pc.signalingState === 'stable' || this.settingRemoteAnswer);
-    const collision = description.type === 'offer' && !readyForOffer;
-    if (collision) this.counters.collisions++;
-    this.ignoreOffer = !this.polite && collision;
-    if (this.ignoreOffer) {
-      this.counters.ignoredOffers++;
-      return;
-    }
-    if (description.type === 'answer' && pc.signalingState !== 'have-local-offer') return; // stale answer
-    if (collision) {
-      // setRemoteDescription(offer) rolls our offer back; what it carried is offered again later.
-      this.counters.rollbacks++;
-      this.offerWanted = true;
-    }
-    this.settingRemoteAnswer = description.type === 'answer';
-    try {
-      await pc.setRemoteDescription(description);
-    } finally {
-      this.settingRemoteAnswer = false;
-    }
-    await this.flushCandidates();
-    if (description.type === 'offer') {
-      // The polite side's media rides on the transceivers of the offer it answers.
-      for (const { track, stream } of this.client.localTracks) this.attach(track, stream);
-      await pc.setLocalDescription();
-      const answer = pc.localDescription;
-      if (answer) {
-        this.counters.answersSent++;
-        this.send({ description: { type: answer.type, sdp: answer.sdp } });
-      }
-    }
-  }
-
-  /** @param {RTCIceCandidateInit | null} candidate */
-  async processCandidate(candidate) {
-    if (!this.candidateFitsRemote(candidate)) {
-      this.pendingCandidates.push(candidate ?? { candidate: '' });
-      if (this.pendingCandidates.length > MAX_PENDING_CANDIDATES) this.pendingCandidates.shift();
-      return;
-    }
-    await this.addCandidate(candidate);
-  }
-
-  /**
-   * A candidate can be added once the remote description it belongs to is set: after an ICE
-   * restart the new ufrag may arrive before the new description does.
-   * @param {RTCIceCandidateInit | null} candidate
-   */
-  candidateFitsRemote(candidate) {
-    const remote = this.pc.remoteDescription;
-    if (!remote) return false;
-    const ufrag = candidate && candidate.usernameFragment;
-    return !ufrag || remote.sdp.includes(`a=ice-ufrag:${ufrag}\r\n`);
-  }
-
-  /** @param {RTCIceCandidateInit | null} candidate */
-  async addCandidate(candidate) {
-    try {
-      if (!candidate || !candidate.candidate) await this.pc.addIceCandidate();
-      else await this.pc.addIceCandidate(candidate);
-    } catch (error) {
-      if (!this.ignoreOffer) this.client.fail(error, this.id);
-    }
-  }
-
-  async flushCandidates() {
-    const waiting = this.pendingCandidates;
-    this.pendingCandidates = [];
-    for (const candidate of waiting) {
-      if (this.candidateFitsRemote(candidate)) await this.addCandidate(candidate.candidate ? candidate : null);
-      else this.pendingCandidates.push(candidate);
-    }
-  }
-
-  connectionStateChanged() {
-    const state = this.pc.connectionState;
-    this.client.emit('connectionstatechange', { peerId: this.id, state });
-    clearTimeout(this.disconnectTimer);
-    if (state === 'failed') this.restartIce();
-    if (state === 'disconnected') {
-      this.disconnectTimer = setTimeout(() => {
-        if (this.pc.connectionState === 'disconnected') this.restartIce();
-      }, DISCONNECTED_RESTART_MS);
-    }
-  }
-
-  /** RFC 8445 §9 ICE restart, started by the impolite side only so both sides do not race. */
-  restartIce() {
-    if (this.polite || this.pc.signalingState === 'closed') return;
-    this.counters.iceRestarts++;
-    this.pc.restartIce();
-  }
-
-  /** @param {object} data */
-  send(data) {
-    this.client.sendSignal(this.id, data);
-  }
-
-  close() {
-    clearTimeout(this.disconnectTimer);
-    clearTimeout(this.offerRetryTimer);
-    this.pc.close();
-  }
-}
+/** Signals per second sent to the server, below its default limit of 50 (docs/protocol.md). */
+const SIGNAL_RATE = 40;
 
 /**
  * A Rendezvous session: one room, one signaling connection, one Peer per remote peer.
@@ -429,6 +104,11 @@ export class RendezvousClient extends EventTarget {
     /** @type {{to: string, data: object}[]} */
     this.outbox = [];
     this.paused = false;
+    /** Token bucket pacing outgoing signals. */
+    this.tokens = SIGNAL_RATE;
+    this.tokensAt = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.pumpTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.pingTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -487,23 +167,25 @@ export class RendezvousClient extends EventTarget {
     try {
       ws = new WebSocket(this.url);
     } catch (error) {
-      this.connectionLost(error);
+      this.connectionLost(error instanceof Error ? error : new Error(String(error)));
       return;
     }
     this.ws = ws;
-    ws.onopen = () => {
-      /** @type {Record<string, string>} */
-      const join = { type: 'join', room: this.room, role: this.role };
-      if (this.options.token) join.token = this.options.token;
-      if (this.resumeToken) join.resume = this.resumeToken;
-      ws.send(JSON.stringify(join));
-    };
+    ws.onopen = () => this.sendJoin();
     ws.onmessage = (ev) => this.handleMessage(ev.data);
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
       this.connectionLost(new Error(`signaling connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`));
     };
+  }
+
+  sendJoin() {
+    /** @type {Record<string, string>} */
+    const join = { type: 'join', room: this.room, role: this.role };
+    if (this.options.token) join.token = this.options.token;
+    if (this.resumeToken) join.resume = this.resumeToken;
+    this.sendRaw(join);
   }
 
   /** @param {Error} error */
@@ -608,10 +290,10 @@ export class RendezvousClient extends EventTarget {
     const error = new Error(msg.message || msg.code || 'signaling error');
     this.emit('error', { error, code: msg.code, message: error.message, ref: msg.ref });
     if (this.state === 'joined') return;
-    if (this.resumeToken) {
-      // The session could not be resumed (expired or unknown): start a new one.
+    if (msg.code === 'bad-resume' && this.resumeToken) {
+      // The grace period is over (or the server restarted): start a new session.
       this.resumeToken = null;
-      this.ws?.close();
+      this.sendJoin();
       return;
     }
     if (this.joinWaiter) {
@@ -682,16 +364,24 @@ export class RendezvousClient extends EventTarget {
    * @param {object} data
    */
   sendSignal(to, data) {
-    if (this.signalingOpen() && this.outbox.length === 0) {
-      this.sendRaw({ type: 'signal', to, data });
-      return;
-    }
     this.outbox.push({ to, data });
     if (this.outbox.length > MAX_QUEUED_SIGNALS) this.outbox.shift();
+    this.flushOutbox();
   }
 
+  /** Sends queued signals, paced so that the server's per-connection rate limit is never hit. */
   flushOutbox() {
+    clearTimeout(this.pumpTimer);
+    this.pumpTimer = undefined;
     while (this.outbox.length && this.signalingOpen()) {
+      const now = performance.now();
+      this.tokens = Math.min(SIGNAL_RATE, this.tokens + ((now - this.tokensAt) * SIGNAL_RATE) / 1000);
+      this.tokensAt = now;
+      if (this.tokens < 1) {
+        this.pumpTimer = setTimeout(() => this.flushOutbox(), Math.ceil(((1 - this.tokens) * 1000) / SIGNAL_RATE));
+        return;
+      }
+      this.tokens -= 1;
       const item = /** @type {{to: string, data: object}} */ (this.outbox.shift());
       if (this.peers.has(item.to)) this.sendRaw({ type: 'signal', to: item.to, data: item.data });
     }
@@ -833,37 +523,9 @@ export class RendezvousClient extends EventTarget {
   async stats(peerId) {
     const peer = this.peers.get(peerId);
     if (!peer) return null;
-    const report = await peer.pc.getStats();
-    let pair = null;
-    report.forEach((s) => {
-      if (s.type === 'transport' && s.selectedCandidatePairId) pair = report.get(s.selectedCandidatePairId) ?? pair;
-    });
-    if (!pair) {
-      report.forEach((s) => {
-        if (!pair && s.type === 'candidate-pair' && (s.selected || (s.nominated && s.state === 'succeeded'))) pair = s;
-      });
-    }
-    if (!pair) return null;
-    /** @type {any} */
-    const p = pair;
-    const local = describeCandidate(report.get(p.localCandidateId));
-    const remote = describeCandidate(report.get(p.remoteCandidateId));
-    const sample = { timestamp: p.timestamp, bytesSent: p.bytesSent ?? 0, bytesReceived: p.bytesReceived ?? 0 };
-    const prev = peer.lastSample;
-    peer.lastSample = sample;
-    const seconds = prev ? (sample.timestamp - prev.timestamp) / 1000 : 0;
-    const rate = (/** @type {number} */ now, /** @type {number} */ before) => (seconds > 0 ? ((now - before) * 8) / seconds : null);
-    return {
-      type: /** @type {any} */ (TYPE_RANK)[local.type] >= /** @type {any} */ (TYPE_RANK)[remote.type] ? local.type : remote.type,
-      protocol: local.protocol,
-      localCandidate: local,
-      remoteCandidate: remote,
-      rtt: typeof p.currentRoundTripTime === 'number' ? p.currentRoundTripTime * 1000 : null,
-      bitrateIn: prev ? rate(sample.bytesReceived, prev.bytesReceived) : null,
-      bitrateOut: prev ? rate(sample.bytesSent, prev.bytesSent) : null,
-      bytesReceived: sample.bytesReceived,
-      bytesSent: sample.bytesSent,
-    };
+    const { stats, sample } = await selectedPairStats(peer.pc, peer.lastSample);
+    if (sample) peer.lastSample = sample;
+    return stats;
   }
 
   /**
@@ -873,23 +535,7 @@ export class RendezvousClient extends EventTarget {
    */
   async mediaStats(peerId) {
     const peer = this.peers.get(peerId);
-    if (!peer) return null;
-    const report = await peer.pc.getStats();
-    const out = { framesDecoded: 0, framesReceived: 0, framesEncoded: 0, packetsReceived: 0, packetsLost: 0, inboundVideoStreams: 0 };
-    report.forEach((s) => {
-      if (s.type === 'inbound-rtp') {
-        out.packetsReceived += s.packetsReceived ?? 0;
-        out.packetsLost += s.packetsLost ?? 0;
-        if (s.kind === 'video') {
-          out.inboundVideoStreams++;
-          out.framesDecoded += s.framesDecoded ?? 0;
-          out.framesReceived += s.framesReceived ?? 0;
-        }
-      } else if (s.type === 'outbound-rtp' && s.kind === 'video') {
-        out.framesEncoded += s.framesEncoded ?? 0;
-      }
-    });
-    return out;
+    return peer ? mediaStats(peer.pc) : null;
   }
 
   /** Leaves the room and closes every connection. */
@@ -903,6 +549,7 @@ export class RendezvousClient extends EventTarget {
   shutdown(state) {
     clearInterval(this.pingTimer);
     clearTimeout(this.reconnectTimer);
+    clearTimeout(this.pumpTimer);
     const ws = this.ws;
     this.ws = null;
     ws?.close();
@@ -912,19 +559,4 @@ export class RendezvousClient extends EventTarget {
     this.resumeToken = null;
     this.setState(state);
   }
-}
-
-/**
- * @param {any} stat an RTCIceCandidateStats
- * @returns {CandidateInfo}
- */
-function describeCandidate(stat) {
-  return {
-    type: stat?.candidateType ?? 'unknown',
-    protocol: stat?.protocol ?? 'unknown',
-    relayProtocol: stat?.relayProtocol,
-    address: stat?.address ?? stat?.ip,
-    port: stat?.port,
-    url: stat?.url,
-  };
 }
