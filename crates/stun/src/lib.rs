@@ -8,7 +8,7 @@
 //! - [`Attribute`] is the typed view of every known attribute; unknown ones are kept as
 //!   `Unknown`.
 //! - [`integrity`] derives short-term, long-term (MD5, SHA-256) keys and USERHASH.
-//! - [`channel_data`] frames ChannelData (RFC 8656 §12); [`demux`] classifies first bytes per
+//! - [`channel_data`] frames ChannelData (RFC 8656 §12); [`demux`](mod@demux) classifies first bytes per
 //!   RFC 7983; [`stream_frame_len`] splits a TCP byte stream into STUN / ChannelData frames.
 //!
 //! ```
