@@ -1,0 +1,44 @@
+// Two browsers in a call decode each other's video, over host candidates and relay-only.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { withSession, connections, waitFor } from './lib/harness.mjs';
+import { twoPartyCall } from './lib/call.mjs';
+
+test('two browsers in a call decode each other\'s video', { timeout: 120000 }, () => withSession('call', async (s) => {
+  const server = await s.startServer();
+  const { alice, bob } = await twoPartyCall(s, server.base);
+
+  const [a] = await connections(alice);
+  const [b] = await connections(bob);
+  // docs/protocol.md: the later joiner (bob) offers and is impolite; alice never offers first.
+  assert.equal(a.polite, true, 'alice, who was there first, is polite');
+  assert.equal(b.polite, false, 'bob, who joined later, is impolite');
+  assert.equal(a.counters.offersSent, 0, 'alice made no offer');
+  assert.ok(b.counters.offersSent >= 1, 'bob made the offer');
+  assert.equal(a.counters.collisions + b.counters.collisions, 0, 'no glare in a plain call');
+  assert.ok(a.media.framesDecoded > 0 && b.media.framesDecoded > 0);
+
+  // The connection panel shows the selected pair once a second.
+  const panel = await waitFor(async () => {
+    const text = await alice.textContent(`#conn-${a.id}`);
+    return /RTT \d+ ms/.test(text ?? '') ? text : false;
+  }, { what: 'the connection panel to show an RTT' });
+  assert.match(panel, /^connected · (host|srflx|prflx|relay)\/(host|srflx|prflx|relay) (udp|tcp)/);
+
+  for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
+}));
+
+test('a relay-only call goes through the built-in TURN server', { timeout: 120000 }, () => withSession('relay', async (s) => {
+  const server = await s.startServer();
+  const { alice, bob } = await twoPartyCall(s, server.base, '&relay=1');
+  for (const [page, name] of [[alice, 'alice'], [bob, 'bob']]) {
+    const [c] = await connections(page);
+    assert.ok(c.pair, `${name} has a selected candidate pair`);
+    assert.equal(c.pair.localCandidate.type, 'relay', `${name}'s local candidate is a relay candidate`);
+    assert.equal(c.pair.remoteCandidate.type, 'relay', `${name}'s remote candidate is the other side's relay candidate`);
+    assert.equal(c.pair.type, 'relay');
+    assert.equal(c.pair.localCandidate.url?.startsWith('turn:') ?? true, true, 'allocated through a turn: URL');
+  }
+  for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
+}));
