@@ -2,6 +2,7 @@
 //! signaling, metrics. They feed bytes to the sans-IO cores and do what the cores say.
 
 pub mod config;
+pub mod http;
 pub mod metrics;
 pub mod tls;
 
