@@ -17,5 +17,5 @@ pub use error_code::ErrorCode;
 pub use hub::{CloseReason, ConnId, Event, Frame, Hub, HubConfig, Transmit};
 pub use message::{
     ClientMessage, ErrorMessage, IceServer, Joined, ParseError, PeerId, PeerInfo, Role,
-    ServerMessage, SignalData, PROTOCOL_VERSION,
+    ServerMessage, SignalData, UnknownRole, PROTOCOL_VERSION,
 };

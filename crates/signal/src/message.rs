@@ -51,6 +51,19 @@ impl Role {
     }
 }
 
+/// A role name that is not `peer`, `publisher` or `viewer`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}; expected peer, publisher or viewer")]
+pub struct UnknownRole(pub String);
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Role, UnknownRole> {
+        Role::parse(s).ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -429,6 +442,18 @@ mod tests {
             ClientMessage::parse(r#"{"type":"ping","extra":1}"#),
             Ok(ClientMessage::Ping)
         );
+    }
+
+    #[test]
+    fn roles_parse_from_their_names() {
+        assert_eq!("viewer".parse::<Role>(), Ok(Role::Viewer));
+        assert_eq!(
+            "admin".parse::<Role>().unwrap_err().to_string(),
+            r#"unknown role "admin"; expected peer, publisher or viewer"#
+        );
+        for r in [Role::Peer, Role::Publisher, Role::Viewer] {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
     }
 
     #[test]
