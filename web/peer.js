@@ -10,6 +10,8 @@
 /** @typedef {import('./rendezvous.js').RendezvousClient} RendezvousClient */
 /** @typedef {import('./rendezvous.js').Role} Role */
 
+import { selectedPairStats } from './stats.js';
+
 /** Remote candidates kept while their description is missing; the oldest goes beyond this. */
 const MAX_PENDING_CANDIDATES = 200;
 /** How long a connection may stay 'disconnected' before the impolite side restarts ICE. */
@@ -296,6 +298,13 @@ export class Peer {
     if (this.polite || this.pc.signalingState === 'closed') return;
     this.counters.iceRestarts++;
     this.pc.restartIce();
+  }
+
+  /** Restarts ICE when the selected pair runs through a TURN relay (for fresh credentials). */
+  async restartIceIfRelayed() {
+    if (this.polite || this.pc.connectionState !== 'connected') return;
+    const { stats } = await selectedPairStats(this.pc, null);
+    if (stats && stats.localCandidate.type === 'relay') this.restartIce();
   }
 
   /** @param {object} data */

@@ -70,6 +70,10 @@ export function defaultSignalingUrl() {
 const MAX_QUEUED_SIGNALS = 500;
 /** Signals per second sent to the server, below its default limit of 50 (docs/protocol.md). */
 const SIGNAL_RATE = 40;
+/** ICE servers are fetched again after this fraction of their credentials' lifetime... */
+const ICE_REFRESH_AT = 0.8;
+/** ...but not more often than this, in seconds. */
+const MIN_ICE_REFRESH_S = 30;
 
 /**
  * A Rendezvous session: one room, one signaling connection, one Peer per remote peer.
@@ -109,6 +113,8 @@ export class RendezvousClient extends EventTarget {
     this.tokensAt = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.pumpTimer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.iceRefreshTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.pingTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -257,11 +263,7 @@ export class RendezvousClient extends EventTarget {
     }
     this.id = msg.id;
     this.resumeToken = msg.resume ?? null;
-    this.iceTtl = msg.ice_ttl ?? 0;
-    if (Array.isArray(msg.ice_servers)) {
-      this.iceServers = [...msg.ice_servers, ...(this.options.iceServers ?? [])];
-      for (const peer of this.peers.values()) peer.pc.setConfiguration(this.rtcConfiguration());
-    }
+    if (Array.isArray(msg.ice_servers)) this.useIceServers(msg.ice_servers, msg.ice_ttl ?? 0, false);
     this.attempt = 0;
     this.setState('joined');
     clearInterval(this.pingTimer);
@@ -282,6 +284,46 @@ export class RendezvousClient extends EventTarget {
       const waiter = this.joinWaiter;
       this.joinWaiter = null;
       waiter.resolve(msg);
+    }
+  }
+
+  /**
+   * Takes a fresh ICE server list. TURN credentials expire after `ttl` seconds and a TURN server
+   * refuses to refresh an allocation with expired ones, so a new list is fetched before then;
+   * relayed connections restart ICE to allocate with the new credentials.
+   * @param {RTCIceServer[]} servers
+   * @param {number} ttl
+   * @param {boolean} restartRelayed
+   */
+  useIceServers(servers, ttl, restartRelayed) {
+    this.iceServers = [...servers, ...(this.options.iceServers ?? [])];
+    this.iceTtl = ttl;
+    for (const peer of this.peers.values()) {
+      peer.pc.setConfiguration(this.rtcConfiguration());
+      if (restartRelayed) peer.restartIceIfRelayed();
+    }
+    clearTimeout(this.iceRefreshTimer);
+    if (ttl > 0) {
+      const delay = Math.max(MIN_ICE_REFRESH_S, ttl * ICE_REFRESH_AT) * 1000;
+      this.iceRefreshTimer = setTimeout(() => this.refreshIceServers(), Math.min(delay, 2 ** 31 - 1));
+    }
+  }
+
+  /** Fetches a new ICE server list from GET /api/ice-servers on the signaling host. */
+  async refreshIceServers() {
+    const url = new URL('/api/ice-servers', this.url.replace(/^ws/, 'http'));
+    try {
+      const res = await fetch(url, { cache: 'no-store' });
+      if (!res.ok) throw new Error(`GET ${url.pathname}: HTTP ${res.status}`);
+      const body = await res.json();
+      if (!Array.isArray(body.ice_servers)) throw new Error(`GET ${url.pathname}: no ice_servers`);
+      if (this.state === 'left' || this.state === 'failed') return;
+      this.useIceServers(body.ice_servers, Number(body.ttl) || 0, true);
+    } catch (error) {
+      this.fail(error);
+      if (this.state !== 'left' && this.state !== 'failed') {
+        this.iceRefreshTimer = setTimeout(() => this.refreshIceServers(), MIN_ICE_REFRESH_S * 1000);
+      }
     }
   }
 
@@ -550,6 +592,7 @@ export class RendezvousClient extends EventTarget {
     clearInterval(this.pingTimer);
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.pumpTimer);
+    clearTimeout(this.iceRefreshTimer);
     const ws = this.ws;
     this.ws = null;
     ws?.close();

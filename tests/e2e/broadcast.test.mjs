@@ -11,12 +11,13 @@ const viewerCount = (page) => page.evaluate(() => ({ shown: document.getElementB
 test('a broadcast reaches three viewers, who come and go', { timeout: 150000 }, () => withSession('broadcast', async (s) => {
   const server = await s.startServer();
   const room = uniqueRoom('live');
+  const watchUrl = `${server.base}/watch?room=${room}&autostart=1`;
+  // One viewer waits before the broadcast starts; the others arrive while it is live.
+  const viewers = [await s.open(await s.browser(), watchUrl, 'viewer1')];
+  await waitFor(() => viewers[0].evaluate(() => window.rdv.client?.state === 'joined'), { what: 'viewer1 to wait in the room' });
   const streamer = await s.open(await s.browser(), `${server.base}/broadcast?room=${room}&autostart=1&quality=low`, 'streamer');
   await waitFor(() => streamer.evaluate(() => window.rdv.client?.state === 'joined'), { what: 'the streamer to go live' });
-
-  const watchUrl = `${server.base}/watch?room=${room}&autostart=1`;
-  const viewers = [];
-  for (let i = 1; i <= 3; i++) viewers.push(await s.open(await s.browser(), watchUrl, `viewer${i}`));
+  for (let i = 2; i <= 3; i++) viewers.push(await s.open(await s.browser(), watchUrl, `viewer${i}`));
 
   await waitFor(async () => {
     const c = await viewerCount(streamer);

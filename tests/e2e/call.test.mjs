@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { withSession, connections, waitFor } from './lib/harness.mjs';
-import { twoPartyCall } from './lib/call.mjs';
+import { twoPartyCall, uniqueRoom } from './lib/call.mjs';
 
 test('two browsers in a call decode each other\'s video', { timeout: 120000 }, () => withSession('call', async (s) => {
   const server = await s.startServer();
@@ -39,6 +39,30 @@ test('a relay-only call goes through the built-in TURN server', { timeout: 12000
     assert.equal(c.pair.remoteCandidate.type, 'relay', `${name}'s remote candidate is the other side's relay candidate`);
     assert.equal(c.pair.type, 'relay');
     assert.equal(c.pair.localCandidate.url?.startsWith('turn:') ?? true, true, 'allocated through a turn: URL');
+  }
+  for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
+}));
+
+test('a three-party mesh: everyone decodes everyone, with roles by join order', { timeout: 150000 }, () => withSession('mesh', async (s) => {
+  const server = await s.startServer();
+  const url = `${server.base}/call?room=${uniqueRoom('mesh')}&autostart=1&quality=low`;
+  const names = ['alice', 'bob', 'carol'];
+  const pages = [];
+  for (const name of names) {
+    const page = await s.open(await s.browser(), url, name);
+    await waitFor(() => page.evaluate(() => window.rdv.client?.state === 'joined'), { what: `${name} to join` });
+    pages.push(page);
+  }
+  const ids = await Promise.all(pages.map((p) => p.evaluate(() => window.rdv.client.id)));
+  for (const [i, page] of pages.entries()) {
+    await waitFor(async () => {
+      const c = await connections(page);
+      return c.length === 2 && c.every((x) => x.state === 'connected' && x.media.framesDecoded > 10);
+    }, { timeout: 45000, what: `${names[i]} to decode both others` });
+    for (const c of await connections(page)) {
+      const j = ids.indexOf(c.id);
+      assert.equal(c.polite, j > i, `${names[i]} is polite towards ${names[j]} iff ${names[i]} was there first`);
+    }
   }
   for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
 }));
