@@ -8,8 +8,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
+/// `web/` at the workspace root (rust-embed resolves a relative folder from this crate's
+/// manifest directory).
 #[derive(rust_embed::Embed)]
-#[folder = "$CARGO_MANIFEST_DIR/../../web/"]
+#[folder = "../../web/"]
 struct Web;
 
 /// The fallback route: a file from `web/`, or 404.
