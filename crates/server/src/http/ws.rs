@@ -16,12 +16,16 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use signal::{CloseReason, ErrorCode, Frame, ServerMessage};
+use tokio::sync::mpsc;
 
 use super::switchboard::{unix_now, ConnectionPermit, Registration, Switchboard};
 use super::AppState;
 
 /// A write that takes longer than this means the peer stopped reading: give up on it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Messages written per flush at most.
+const MAX_BATCH: usize = 64;
 
 /// `GET /ws`: checks the Origin and the connection limit, then upgrades.
 pub(super) async fn upgrade(
@@ -100,23 +104,60 @@ struct Writer {
 
 impl Writer {
     /// Writes one hub message; `false` when the connection is unusable.
-    async fn message(&mut self, mut message: ServerMessage) -> bool {
+    async fn message(&mut self, message: ServerMessage) -> bool {
+        let frame = self.encode(message);
+        let ok = self.raw(frame).await;
+        if ok {
+            let metrics = self.state.switchboard.metrics();
+            metrics.signal_messages_out.fetch_add(1, Relaxed);
+        }
+        ok
+    }
+
+    /// Writes `first` and whatever else is already queued (up to [`MAX_BATCH`]) with a single
+    /// flush, so a burst costs one write rather than one per message.
+    async fn batch(
+        &mut self,
+        first: ServerMessage,
+        queue: &mut mpsc::Receiver<ServerMessage>,
+    ) -> bool {
+        let mut frames = vec![self.encode(first)];
+        while frames.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(m) => frames.push(self.encode(m)),
+                Err(_) => break,
+            }
+        }
+        let count = frames.len() as u64;
+        let sink = &mut self.sink;
+        let write = async move {
+            for frame in frames {
+                sink.feed(frame).await?;
+            }
+            sink.flush().await
+        };
+        let ok = matches!(tokio::time::timeout(WRITE_TIMEOUT, write).await, Ok(Ok(())));
+        if ok {
+            let metrics = self.state.switchboard.metrics();
+            metrics.signal_messages_out.fetch_add(count, Relaxed);
+        }
+        ok
+    }
+
+    /// The frame for a hub message; a `joined` gets its ICE servers here, where the Host the
+    /// client used and the wall clock are known.
+    fn encode(&self, mut message: ServerMessage) -> Message {
         if let ServerMessage::Joined(joined) = &mut message {
             joined.ice_servers =
                 self.state
                     .ice
                     .servers(self.host.as_deref(), joined.id.as_str(), unix_now());
         }
-        let state = self.state.clone();
-        let metrics = state.switchboard.metrics();
         if matches!(message, ServerMessage::Error(_)) {
+            let metrics = self.state.switchboard.metrics();
             metrics.signal_errors.fetch_add(1, Relaxed);
         }
-        let ok = self.raw(Message::Text(message.to_json().into())).await;
-        if ok {
-            metrics.signal_messages_out.fetch_add(1, Relaxed);
-        }
-        ok
+        Message::Text(message.to_json().into())
     }
 
     async fn raw(&mut self, message: Message) -> bool {
@@ -162,7 +203,7 @@ async fn run(
             reason = &mut close => break Ending::Close(reason.unwrap_or(CloseReason::Shutdown)),
             _ = super::wait_for_shutdown(&mut shutdown) => break Ending::Close(CloseReason::Shutdown),
             message = queue.recv() => match message {
-                Some(m) => if !writer.message(m).await { break Ending::Gone },
+                Some(m) => if !writer.batch(m, &mut queue).await { break Ending::Gone },
                 None => break Ending::Gone,
             },
             frame = stream.next() => if let Some(ending) = read(&switchboard, conn, frame) {
