@@ -677,3 +677,58 @@ async fn a_thousand_clients_in_a_hundred_rooms_get_every_signal() {
         Err(_) => panic!("handle still shared"),
     }
 }
+
+/// A publisher is not mistaken for a slow consumer when a crowd of viewers joins at once
+/// (each join queues a `peer-joined` for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_keeps_up_with_a_crowd_joining_at_once() {
+    const VIEWERS: usize = 500;
+    let (h, metrics) = start(config()).await;
+    let h = Arc::new(h);
+    let mut publisher = Client::connect(&h).await;
+    publisher.join("crowd", "publisher").await;
+    // Connect everyone first, then send all joins at the same moment.
+    let clients: Vec<Client> = futures_util::stream::iter(0..VIEWERS)
+        .map(|_| {
+            let h = h.clone();
+            async move { Client::connect(&h).await }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let go = Arc::new(tokio::sync::Barrier::new(VIEWERS));
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| {
+            let go = go.clone();
+            tokio::spawn(async move {
+                go.wait().await;
+                c.join("crowd", "viewer").await;
+                c
+            })
+        })
+        .collect();
+    let mut seen = 0;
+    while seen < VIEWERS {
+        match publisher.recv().await {
+            ServerMessage::PeerJoined { .. } => seen += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut viewers = Vec::new();
+    for t in tasks {
+        viewers.push(t.await.unwrap());
+    }
+    assert_eq!(
+        metrics
+            .signal_slow_consumers
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    drop(viewers);
+    drop(publisher);
+    match Arc::try_unwrap(h) {
+        Ok(h) => h.shutdown().await,
+        Err(_) => panic!("handle still shared"),
+    }
+}

@@ -7,6 +7,7 @@
 
 mod assets;
 mod ice;
+mod outbox;
 mod switchboard;
 mod tls;
 mod ws;

@@ -1,8 +1,8 @@
 //! The hub behind a mutex, and the per-connection send queues it delivers into.
 //!
 //! Every connection task calls in with its frames; each call feeds the hub, then drains it:
-//! messages go into the recipients' bounded queues with `try_send`, so one slow reader never
-//! blocks the hub or anybody else: when its queue is full it is cut off (`slow-consumer`).
+//! messages go into the recipients' [`Outbox`]es without waiting, so one slow reader never
+//! blocks the hub or anybody else: when its outbox says so it is cut off (`slow-consumer`).
 //! One timer task sleeps until the hub's next deadline.
 
 use std::collections::HashMap;
@@ -11,15 +11,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::StdRng;
-use signal::{CloseReason, ConnId, Event, Frame, Hub, ServerMessage};
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use signal::{CloseReason, ConnId, Event, Frame, Hub};
+use tokio::sync::{oneshot, watch, Notify};
 
+use super::outbox::{outbox, Outbox, OutboxReceiver, PushError};
 use crate::Metrics;
 
 /// How the hub reaches one connection task.
 struct Slot {
-    queue: mpsc::Sender<ServerMessage>,
+    queue: Outbox,
     close: oneshot::Sender<CloseReason>,
 }
 
@@ -45,7 +45,7 @@ pub(crate) struct Switchboard {
 /// The receiving ends a connection task owns.
 pub(crate) struct Registration {
     pub(crate) conn: ConnId,
-    pub(crate) queue: mpsc::Receiver<ServerMessage>,
+    pub(crate) queue: OutboxReceiver,
     pub(crate) close: oneshot::Receiver<CloseReason>,
 }
 
@@ -115,10 +115,11 @@ impl Switchboard {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens a connection in the hub with a send queue of `queue_len` messages.
+    /// Opens a connection in the hub with a send queue of `queue_len` messages (the soft
+    /// bound of [`Outbox`]).
     pub(crate) fn register(&self, queue_len: usize) -> Registration {
         let conn = ConnId(self.next_conn.fetch_add(1, Relaxed));
-        let (queue_tx, queue) = mpsc::channel(queue_len.max(1));
+        let (queue_tx, queue) = outbox(queue_len, Instant::now());
         let (close_tx, close) = oneshot::channel();
         let mut inner = self.lock();
         inner.hub.connect(conn, Instant::now());
@@ -169,16 +170,19 @@ impl Switchboard {
                 let Some(slot) = inner.slots.get(&t.conn) else {
                     continue;
                 };
-                match slot.queue.try_send(t.message) {
+                match slot.queue.push(t.message, now) {
                     Ok(()) => {}
-                    Err(TrySendError::Full(_)) => {
+                    Err(PushError::SlowConsumer) => {
                         self.metrics.signal_slow_consumers.fetch_add(1, Relaxed);
-                        tracing::debug!(conn = t.conn.0, "send queue full; closing slow consumer");
+                        tracing::debug!(
+                            conn = t.conn.0,
+                            "send queue stalled; closing slow consumer"
+                        );
                         close_slot(inner, t.conn, CloseReason::SlowConsumer);
                         inner.hub.disconnect(t.conn, now);
                     }
                     // The task already ended; its `unregister` is on its way.
-                    Err(TrySendError::Closed(_)) => {}
+                    Err(PushError::Closed) => {}
                 }
                 continue;
             }

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use signal::{CloseReason, ErrorCode, Frame, ServerMessage};
-use tokio::sync::mpsc;
 
+use super::outbox::OutboxReceiver;
 use super::switchboard::{unix_now, ConnectionPermit, Registration, Switchboard};
 use super::AppState;
 
@@ -116,16 +116,12 @@ impl Writer {
 
     /// Writes `first` and whatever else is already queued (up to [`MAX_BATCH`]) with a single
     /// flush, so a burst costs one write rather than one per message.
-    async fn batch(
-        &mut self,
-        first: ServerMessage,
-        queue: &mut mpsc::Receiver<ServerMessage>,
-    ) -> bool {
+    async fn batch(&mut self, first: ServerMessage, queue: &mut OutboxReceiver) -> bool {
         let mut frames = vec![self.encode(first)];
         while frames.len() < MAX_BATCH {
             match queue.try_recv() {
-                Ok(m) => frames.push(self.encode(m)),
-                Err(_) => break,
+                Some(m) => frames.push(self.encode(m)),
+                None => break,
             }
         }
         let count = frames.len() as u64;
@@ -230,7 +226,7 @@ async fn run(
         // What the hub said before closing (say, the error that explains it) goes first; a slow
         // consumer gets nothing more.
         if reason != CloseReason::SlowConsumer {
-            while let Ok(m) = queue.try_recv() {
+            while let Some(m) = queue.try_recv() {
                 if !writer.message(m).await {
                     return;
                 }
