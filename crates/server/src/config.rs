@@ -176,6 +176,7 @@ impl Default for Config {
             turn: TurnConfig::default(),
             signal: SignalConfig::default(),
             tls: TlsConfig::default(),
+            log_addresses: false,
         }
     }
 }
