@@ -176,7 +176,9 @@ fn hub_config(cfg: &SignalConfig) -> HubConfig {
         resume_grace: cfg.resume_grace,
         resume_queue: cfg.send_queue,
         // A peer silent for three ping intervals is gone (docs/protocol.md §11).
-        idle_timeout: (!cfg.ping_interval.is_zero()).then(|| cfg.ping_interval * 3),
+        idle_timeout: (!cfg.ping_interval.is_zero())
+            .then(|| cfg.ping_interval.checked_mul(3))
+            .flatten(),
         ice_ttl: cfg.ice_ttl,
         token_secrets: cfg
             .signal_secrets

@@ -185,10 +185,10 @@ async fn run(
         host,
     };
     let mut shutdown = state.shutdown.clone();
-    let ping_every = if state.cfg.ping_interval.is_zero() {
-        Duration::from_secs(3600)
-    } else {
-        state.cfg.ping_interval
+    // Zero turns pings off (the branch below is disabled); a day is as rare as they get.
+    let ping_every = match state.cfg.ping_interval {
+        d if d.is_zero() => Duration::from_secs(86_400),
+        d => d.min(Duration::from_secs(86_400)),
     };
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -244,9 +244,9 @@ impl<R: RngCore> Hub<R> {
                 refused_in_row: 0,
             },
         );
-        if let Some(idle) = self.cfg.idle_timeout {
-            self.timers
-                .push(Reverse((now + idle, TimerKey::Idle(conn))));
+        // A deadline beyond what `Instant` can hold is no deadline.
+        if let Some(at) = self.cfg.idle_timeout.and_then(|idle| now.checked_add(idle)) {
+            self.timers.push(Reverse((at, TimerKey::Idle(conn))));
         }
     }
 
@@ -356,11 +356,14 @@ impl<R: RngCore> Hub<R> {
                     else {
                         continue;
                     };
-                    let deadline = c.last_seen + idle;
-                    if deadline <= now {
-                        self.close(conn, CloseReason::Idle, now);
-                    } else {
-                        self.timers.push(Reverse((deadline, TimerKey::Idle(conn))));
+                    match c.last_seen.checked_add(idle) {
+                        Some(deadline) if deadline <= now => {
+                            self.close(conn, CloseReason::Idle, now)
+                        }
+                        Some(deadline) => {
+                            self.timers.push(Reverse((deadline, TimerKey::Idle(conn))))
+                        }
+                        None => {}
                     }
                 }
                 TimerKey::Grace(id, epoch) => {
@@ -477,8 +480,9 @@ impl<R: RngCore> Hub<R> {
                 epoch,
                 queue: VecDeque::new(),
             });
-            self.timers
-                .push(Reverse((now + grace_period, TimerKey::Grace(id, epoch))));
+            if let Some(at) = now.checked_add(grace_period) {
+                self.timers.push(Reverse((at, TimerKey::Grace(id, epoch))));
+            }
         }
     }
 }

@@ -701,3 +701,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn absurd_durations_mean_never_instead_of_a_panic() {
+    let cfg = HubConfig {
+        resume_grace: Duration::MAX,
+        idle_timeout: Some(Duration::MAX),
+        ..HubConfig::default()
+    };
+    let mut w = World::new(cfg);
+    let (a, _) = w.join("r", "peer");
+    let (b, _) = w.join("r", "peer");
+    w.take(a);
+    w.hub.disconnect(b, w.now);
+    w.advance(Duration::from_secs(86_400 * 365));
+    assert!(
+        w.take(a).is_empty(),
+        "b is still in its (endless) grace period"
+    );
+    assert!(w.closed.is_empty());
+    assert_eq!(w.hub.poll_timeout(), None);
+}
