@@ -197,6 +197,17 @@ async fn ice_servers_api_needs_a_token_when_rooms_need_one() {
     let r = get(&h, "/api/ice-servers").await;
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "bad-token");
+    let cross = get_with(
+        &h,
+        "/api/ice-servers",
+        "Origin: https://elsewhere.example\r\n",
+    )
+    .await;
+    assert_eq!(
+        cross.header("access-control-allow-origin"),
+        Some("*"),
+        "no --allowed-origin: readable from any page, like /ws"
+    );
     let forged = signal::token::mint(b"guess", "r", Role::Peer, 4_000_000_000);
     assert_eq!(
         get(&h, &format!("/api/ice-servers?token={forged}"))
@@ -210,6 +221,23 @@ async fn ice_servers_api_needs_a_token_when_rooms_need_one() {
     let servers = ice_servers(&r.json());
     assert_eq!(servers[0].urls, ["stun:turn.example.org:13478"]);
     assert_turn_credentials(&servers, None);
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_servers_api_follows_the_origin_list() {
+    let cfg = SignalConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..config()
+    };
+    let (h, _) = start(cfg, true).await;
+    let ok = get_with(&h, "/api/ice-servers", "Origin: https://app.example\r\n").await;
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let other = get_with(&h, "/api/ice-servers", "Origin: https://evil.example\r\n").await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
     h.shutdown().await;
 }
 

@@ -5,6 +5,7 @@
 //! All signaling state lives in one [`signal::Hub`]; this module only moves frames between
 //! sockets and the hub, fills in ICE servers, and enforces the connection limit and Origin list.
 
+mod api;
 mod assets;
 mod ice;
 mod outbox;
@@ -197,7 +198,7 @@ pub(crate) async fn wait_for_shutdown(rx: &mut watch::Receiver<bool>) {
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
-        .route("/api/ice-servers", get(ws::ice_servers))
+        .route("/api/ice-servers", get(api::ice_servers))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(get(assets::serve))

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::SplitSink;
@@ -53,7 +53,7 @@ pub(super) async fn upgrade(
 
 /// An `Origin` is allowed when no list is configured, when the client sent none (not a
 /// browser, which could send any Origin anyway), or when it is on the list.
-fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
+pub(super) fn origin_allowed(allowed: &[String], headers: &HeaderMap) -> bool {
     if allowed.is_empty() {
         return true;
     }
@@ -271,35 +271,4 @@ fn read_error(e: axum::Error) -> Ending {
 fn is_capacity_error(e: &axum::Error) -> bool {
     let text = e.to_string();
     text.contains("Space limit exceeded") || text.contains("Message too long")
-}
-
-/// `GET /api/ice-servers[?token=T]`: `{"ice_servers":[...],"ttl":N}` for clients that do not
-/// join a room (the diagnostics page, the native probe).
-pub(super) async fn ice_servers(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    Query(query): Query<Vec<(String, String)>>,
-) -> Response {
-    let secrets = &state.cfg.signal_secrets;
-    if !secrets.is_empty() {
-        let token = query
-            .iter()
-            .find(|(k, _)| k == "token")
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("");
-        if let Err(e) = signal::token::verify(secrets, token, unix_now()) {
-            let body = serde_json::json!({
-                "code": ErrorCode::BAD_TOKEN,
-                "message": e.to_string(),
-            });
-            return (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
-        }
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let user = format!("api-{:012x}", rand::random::<u64>() >> 16);
-    let body = serde_json::json!({
-        "ice_servers": state.ice.servers(host, &user, unix_now()),
-        "ttl": state.ice.ttl_secs(),
-    });
-    ([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
 }
