@@ -5,6 +5,7 @@ pub mod config;
 pub mod http;
 pub mod metrics;
 pub mod tls;
+pub mod turn;
 
 pub use config::{Config, SignalConfig, TlsConfig, TurnConfig};
 pub use metrics::Metrics;

@@ -49,7 +49,7 @@ pub use nonce::{NonceError, NonceSigner};
 pub use policy::{canonical_ip, Cidr, CidrError, PeerPolicy, PolicyError};
 pub use ports::PortAllocator;
 pub use ratelimit::TokenBucket;
-pub use relay::{PEER_HEADROOM, PEER_TAILROOM};
+pub use relay::{stream_frame_len, CHANNEL_NUMBERS, PEER_HEADROOM, PEER_TAILROOM};
 pub use types::{
     ConnectionId, Event, FiveTuple, RelayId, RelayOpenError, RelayProtocol, Stats, ToClient,
     ToPeer, Transmit, Transport,
@@ -157,9 +157,11 @@ impl Server {
         from: FiveTuple,
         packet: &[u8],
     ) -> Option<ToPeer> {
-        match packet.first().map(|b| stun::demux(*b)) {
-            Some(stun::PacketKind::Stun) => self.handle_stun(now, from, packet),
-            Some(stun::PacketKind::ChannelData) => self.handle_channel_data(now, from, packet),
+        match packet.first() {
+            Some(&b) if stun::demux(b) == stun::PacketKind::Stun => {
+                self.handle_stun(now, from, packet)
+            }
+            Some(&b) if relay::is_channel_data(b) => self.handle_channel_data(now, from, packet),
             _ => {
                 self.stats.dropped_packets += 1;
                 None

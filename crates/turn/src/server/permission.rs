@@ -213,7 +213,8 @@ impl Server {
         self.respond(&reply, m, None, |_| {});
     }
 
-    /// RFC 8656 §11.2: CHANNEL-NUMBER in 0x4000-0x4FFF and an XOR-PEER-ADDRESS (else 400);
+    /// RFC 8656 §11.2: CHANNEL-NUMBER in range (see [`super::CHANNEL_NUMBERS`]) and an
+    /// XOR-PEER-ADDRESS (else 400);
     /// the channel bound to another peer, or the peer to another channel: 400; family 443,
     /// policy 403. A binding is installed or refreshed for 10 minutes, and with it the
     /// permission for the peer (RFC 8656 §11.2: "the server MUST install or refresh a
@@ -231,7 +232,7 @@ impl Server {
             Err(code) => return self.respond_error(&reply, m, code),
         };
         let number = match msg.attribute(AttributeType::CHANNEL_NUMBER) {
-            Some(Ok(Attribute::ChannelNumber(n))) if (0x4000..=0x4FFF).contains(&n) => n,
+            Some(Ok(Attribute::ChannelNumber(n))) if super::CHANNEL_NUMBERS.contains(&n) => n,
             _ => return self.respond_error(&reply, m, ErrorCode::BAD_REQUEST),
         };
         let peer = match Self::peer_addresses(msg).as_deref() {

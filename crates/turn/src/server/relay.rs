@@ -21,6 +21,41 @@ pub const PEER_TAILROOM: usize = 4;
 /// Largest payload that still fits a ChannelData length field and a Data indication.
 const MAX_PAYLOAD: usize = 65535 - PEER_HEADROOM;
 
+/// Channel numbers accepted in ChannelBind and ChannelData. RFC 8656 §12 narrowed the range
+/// to 0x4000-0x4FFF; RFC 5766 allowed 0x4000-0x7FFF, and clients written to it (coturn's,
+/// among others) pick numbers from the whole old range, so those are still honoured.
+pub const CHANNEL_NUMBERS: std::ops::RangeInclusive<u16> = 0x4000..=0x7FFF;
+
+/// Whether a first byte starts ChannelData (0x40-0x7F, see [`CHANNEL_NUMBERS`]).
+pub fn is_channel_data(first_byte: u8) -> bool {
+    (0x40..=0x7F).contains(&first_byte)
+}
+
+/// A ChannelData frame: (channel, payload range). Trailing bytes (padding) are ignored.
+pub fn parse_channel_data(buf: &[u8]) -> Option<(u16, std::ops::Range<usize>)> {
+    let [c0, c1, l0, l1, ..] = *buf else {
+        return None;
+    };
+    let channel = u16::from_be_bytes([c0, c1]);
+    let len = usize::from(u16::from_be_bytes([l0, l1]));
+    (CHANNEL_NUMBERS.contains(&channel) && buf.len() >= 4 + len).then_some((channel, 4..4 + len))
+}
+
+/// TCP/TLS framing (RFC 8656 §12.5) over the whole channel range: `Ok(Some(n))` when the
+/// next frame is `n` bytes and complete in `buf`, `Ok(None)` when more is needed, `Err(())`
+/// when the stream is neither STUN nor ChannelData.
+#[allow(clippy::result_unit_err)]
+pub fn stream_frame_len(buf: &[u8]) -> Result<Option<usize>, ()> {
+    match buf {
+        [first, _, l0, l1, ..] if is_channel_data(*first) => {
+            let n = (4 + usize::from(u16::from_be_bytes([*l0, *l1])) + 3) & !3;
+            Ok((buf.len() >= n).then_some(n))
+        }
+        [first, ..] if is_channel_data(*first) => Ok(None),
+        _ => stun::stream_frame_len(buf),
+    }
+}
+
 impl Server {
     /// RFC 8656 §10.2 Send indication: needs an allocation on this 5-tuple, XOR-PEER-ADDRESS
     /// and DATA, a relay of the peer's family and a permission for the peer's IP; anything
@@ -51,7 +86,7 @@ impl Server {
         from: FiveTuple,
         packet: &[u8],
     ) -> Option<ToPeer> {
-        let Ok(cd) = ChannelData::parse(packet) else {
+        let Some((channel, payload)) = parse_channel_data(packet) else {
             return self.drop_packet();
         };
         let Some(&key) = self.by_five_tuple.get(&from) else {
@@ -60,13 +95,13 @@ impl Server {
         let peer = self
             .allocations
             .get(key.index, key.generation)
-            .and_then(|a| a.channels.get(&cd.channel))
+            .and_then(|a| a.channels.get(&channel))
             .filter(|c| c.active && c.expires > now)
             .map(|c| c.peer);
         let Some(peer) = peer else {
             return self.drop_packet();
         };
-        self.relay_to_peer(now, from, peer, 4..4 + cd.data.len())
+        self.relay_to_peer(now, from, peer, payload)
     }
 
     fn relay_to_peer(

@@ -42,7 +42,7 @@ fn error_400_bad_request() {
         Some(ErrorCode::BAD_REQUEST)
     );
     assert_eq!(
-        code_of(&bind(&mut h, 0x5000, Some(p1))),
+        code_of(&bind(&mut h, 0x8000, Some(p1))),
         Some(ErrorCode::BAD_REQUEST)
     );
     assert_eq!(
@@ -50,6 +50,8 @@ fn error_400_bad_request() {
         Some(ErrorCode::BAD_REQUEST)
     );
     assert!(is_success(&bind(&mut h, 0x4000, Some(p1))));
+    // RFC 5766's upper range is still honoured for older clients.
+    assert!(is_success(&bind(&mut h, 0x7FFF, Some(p2))));
     assert!(
         is_success(&bind(&mut h, 0x4000, Some(p1))),
         "refreshing the same binding is fine"
