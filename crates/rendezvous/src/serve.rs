@@ -9,17 +9,23 @@ use server::{Config, Metrics};
 use tracing::{info, warn};
 
 pub async fn run(mut config: Config) -> Result<()> {
+    server::turn::set_log_addresses(config.log_addresses);
     if config.turn.static_auth_secrets.is_empty() {
         let mut bytes = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut bytes);
-        config.turn.static_auth_secrets.push(bytes.iter().map(|b| format!("{b:02x}")).collect());
+        config
+            .turn
+            .static_auth_secrets
+            .push(bytes.iter().map(|b| format!("{b:02x}")).collect());
         info!(
             "no --static-auth-secret given: generated one for this process; TURN accepts only \
              credentials handed out by this process's signaling server and /api/ice-servers"
         );
     }
     if config.signal.enabled && config.signal.signal_secrets.is_empty() {
-        warn!("rooms are open to anyone who knows their name (set --signal-secret to require tokens)");
+        warn!(
+            "rooms are open to anyone who knows their name (set --signal-secret to require tokens)"
+        );
     }
 
     let names: Vec<String> = config
@@ -92,13 +98,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -85,7 +85,11 @@ pub fn resolve(o: ServeOptions) -> Result<Config> {
     set!(t.workers, o.workers);
 
     if t.min_port == 0 || t.min_port > t.max_port {
-        bail!("relay port range {}-{} is empty or starts at 0", t.min_port, t.max_port);
+        bail!(
+            "relay port range {}-{} is empty or starts at 0",
+            t.min_port,
+            t.max_port
+        );
     }
     if t.realm.is_empty() {
         bail!("--realm must not be empty");
@@ -160,7 +164,9 @@ mod tests {
     }
 
     fn parse(args: &[&str]) -> ServeOptions {
-        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).unwrap().o
+        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+            .o
     }
 
     #[test]
@@ -182,7 +188,10 @@ mod tests {
         let c = resolve(cli.or_file(file)).unwrap();
         assert_eq!(c.turn.port, 5000);
         assert_eq!(c.turn.realm, "file.example");
-        assert_eq!(c.turn.users, vec![("b".into(), "2".into()), ("c".into(), "3".into())]);
+        assert_eq!(
+            c.turn.users,
+            vec![("b".into(), "2".into()), ("c".into(), "3".into())]
+        );
         assert_eq!(c.turn.allow_peers, vec!["10.0.0.0/8".to_string()]);
         assert!(!c.signal.enabled);
         assert_eq!(c.turn.min_port, 49152);
@@ -195,7 +204,9 @@ mod tests {
         assert!(err(&["--min-port", "60000", "--max-port", "50000"]).contains("port range"));
         assert!(err(&["--no-turn", "--no-signal"]).contains("nothing to serve"));
         assert!(err(&["--ice-ttl", "0"]).contains("ice-ttl"));
-        let unknown = toml::from_str::<ServeOptions>("prot = 1").unwrap_err().to_string();
+        let unknown = toml::from_str::<ServeOptions>("prot = 1")
+            .unwrap_err()
+            .to_string();
         assert!(unknown.contains("unknown field"), "{unknown}");
     }
 
