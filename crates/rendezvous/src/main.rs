@@ -29,6 +29,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at startup: the size of the serve variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run the STUN/TURN server and the signaling server (with the web pages).

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Everything `serve` needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub turn: TurnConfig,
     pub signal: SignalConfig,
@@ -166,17 +166,6 @@ impl Default for SignalConfig {
             send_queue: 256,
             resume_grace: Duration::from_secs(30),
             ping_interval: Duration::from_secs(15),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            turn: TurnConfig::default(),
-            signal: SignalConfig::default(),
-            tls: TlsConfig::default(),
-            log_addresses: false,
         }
     }
 }

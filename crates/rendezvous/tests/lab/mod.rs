@@ -382,11 +382,10 @@ pub fn leftover_namespaces(tag: &str) -> Vec<String> {
         .args(["netns", "list"])
         .output()
         .expect("ip netns list");
-    let prefix = tag;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(&prefix))
+        .filter(|n| n.starts_with(tag))
         .map(String::from)
         .collect()
 }
