@@ -13,7 +13,10 @@ use crate::TlsConfig;
 #[non_exhaustive]
 pub enum TlsError {
     #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0} contains no PEM certificate")]
     NoCertificate(String),
     #[error("{0} contains no PEM private key (PKCS#8, PKCS#1 or SEC1)")]
@@ -80,19 +83,29 @@ fn identity(
         .with_no_client_auth()
         .with_single_cert(chain.clone(), key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsIdentity { server_config: Arc::new(config), chain, self_signed })
+    Ok(TlsIdentity {
+        server_config: Arc::new(config),
+        chain,
+        self_signed,
+    })
 }
 
 fn open(path: &Path) -> Result<BufReader<std::fs::File>, TlsError> {
     std::fs::File::open(path)
         .map(BufReader::new)
-        .map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+        .map_err(|source| TlsError::Read {
+            path: path.display().to_string(),
+            source,
+        })
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut open(path)?)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| TlsError::Read { path: path.display().to_string(), source })?;
+        .map_err(|source| TlsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
     if certs.is_empty() {
         return Err(TlsError::NoCertificate(path.display().to_string()));
     }
@@ -101,7 +114,10 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
 
 fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     rustls_pemfile::private_key(&mut open(path)?)
-        .map_err(|source| TlsError::Read { path: path.display().to_string(), source })?
+        .map_err(|source| TlsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?
         .ok_or_else(|| TlsError::NoKey(path.display().to_string()))
 }
 
@@ -116,13 +132,20 @@ mod tests {
 
     #[test]
     fn half_a_configuration_is_an_error() {
-        let cfg = TlsConfig { cert: Some("a.pem".into()), key: None, self_signed: false };
+        let cfg = TlsConfig {
+            cert: Some("a.pem".into()),
+            key: None,
+            self_signed: false,
+        };
         assert!(matches!(load(&cfg, &[]), Err(TlsError::Incomplete)));
     }
 
     #[test]
     fn self_signed_identity_builds_and_pem_files_round_trip() {
-        let cfg = TlsConfig { self_signed: true, ..Default::default() };
+        let cfg = TlsConfig {
+            self_signed: true,
+            ..Default::default()
+        };
         let id = load(&cfg, &["turn.example.test".into()]).unwrap().unwrap();
         assert!(id.self_signed);
         assert_eq!(id.chain.len(), 1);
@@ -141,7 +164,10 @@ mod tests {
         let id = load(&cfg, &[]).unwrap().unwrap();
         assert!(!id.self_signed);
         assert_eq!(id.chain[0].as_ref(), certified.cert.der().as_ref());
-        let bad = TlsConfig { key: Some(dir.join("empty.pem")), ..cfg };
+        let bad = TlsConfig {
+            key: Some(dir.join("empty.pem")),
+            ..cfg
+        };
         assert!(matches!(load(&bad, &[]), Err(TlsError::NoKey(_))));
         std::fs::remove_dir_all(&dir).unwrap();
     }
