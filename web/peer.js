@@ -79,6 +79,8 @@ export class Peer {
     pc.onsignalingstatechange = () => {
       if (pc.signalingState !== 'stable') return;
       if (pc.remoteDescription && pc.localDescription) this.negotiated = true;
+      // Tracks added while a first answer was being made join now (attach is idempotent).
+      if (this.negotiated) for (const { track, stream } of this.client.localTracks) this.attach(track, stream);
       if (this.offerWanted) this.negotiate();
     };
     pc.ontrack = (ev) => {
@@ -298,6 +300,20 @@ export class Peer {
     if (this.polite || this.pc.signalingState === 'closed') return;
     this.counters.iceRestarts++;
     this.pc.restartIce();
+  }
+
+  /**
+   * After a signaling resume: signals sent to us while the old connection was dying may be lost.
+   * An unanswered offer is sent again; a connection that is not up restarts ICE.
+   */
+  recoverAfterResume() {
+    if (this.polite) return;
+    const local = this.pc.localDescription;
+    if (this.pc.signalingState === 'have-local-offer' && local) {
+      this.send({ description: { type: 'offer', sdp: local.sdp } });
+    } else if (this.negotiated && this.pc.connectionState !== 'connected') {
+      this.restartIce();
+    }
   }
 
   /** Restarts ICE when the selected pair runs through a TURN relay (for fresh credentials). */

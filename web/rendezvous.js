@@ -70,6 +70,8 @@ export function defaultSignalingUrl() {
 const MAX_QUEUED_SIGNALS = 500;
 /** Signals per second sent to the server, below its default limit of 50 (docs/protocol.md). */
 const SIGNAL_RATE = 40;
+/** WebSocket close code: the session was resumed on another connection (docs/protocol.md §9). */
+const CLOSE_REPLACED = 4002;
 /** ICE servers are fetched again after this fraction of their credentials' lifetime... */
 const ICE_REFRESH_AT = 0.8;
 /** ...but not more often than this, in seconds. */
@@ -115,6 +117,8 @@ export class RendezvousClient extends EventTarget {
     this.pumpTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.iceRefreshTimer = undefined;
+    /** performance.now() of the last message from the server */
+    this.lastHeard = 0;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.pingTimer = undefined;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
@@ -178,11 +182,21 @@ export class RendezvousClient extends EventTarget {
     }
     this.ws = ws;
     ws.onopen = () => this.sendJoin();
-    ws.onmessage = (ev) => this.handleMessage(ev.data);
+    ws.onmessage = (ev) => {
+      this.lastHeard = performance.now();
+      this.handleMessage(ev.data);
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      this.connectionLost(new Error(`signaling connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`));
+      const error = new Error(`signaling connection closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`);
+      if (ev.code === CLOSE_REPLACED) {
+        // docs/protocol.md §9: the session now lives on another connection; do not fight over it.
+        this.fail(error);
+        this.shutdown('failed');
+        return;
+      }
+      this.connectionLost(error);
     };
   }
 
@@ -192,6 +206,22 @@ export class RendezvousClient extends EventTarget {
     if (this.options.token) join.token = this.options.token;
     if (this.resumeToken) join.resume = this.resumeToken;
     this.sendRaw(join);
+  }
+
+  /**
+   * docs/protocol.md §11: ping the server; when nothing came back for three intervals the server
+   * or the path to it is dead even if the socket does not know yet: reconnect and resume.
+   * @param {number} interval
+   */
+  keepalive(interval) {
+    if (performance.now() - this.lastHeard > 3 * interval) {
+      const ws = this.ws;
+      this.ws = null; // its late close event is ignored
+      ws?.close();
+      this.connectionLost(new Error('signaling server stopped answering'));
+      return;
+    }
+    this.sendRaw({ type: 'ping' });
   }
 
   /** @param {Error} error */
@@ -267,7 +297,9 @@ export class RendezvousClient extends EventTarget {
     this.attempt = 0;
     this.setState('joined');
     clearInterval(this.pingTimer);
-    this.pingTimer = setInterval(() => this.sendRaw({ type: 'ping' }), this.options.pingIntervalMs ?? 15000);
+    const interval = this.options.pingIntervalMs ?? 15000;
+    this.lastHeard = performance.now();
+    this.pingTimer = setInterval(() => this.keepalive(interval), interval);
     /** @type {{id: string, role: Role}[]} */
     const listed = Array.isArray(msg.peers) ? msg.peers.filter((/** @type {any} */ p) => p && typeof p.id === 'string') : [];
     if (resumed) {
@@ -278,7 +310,11 @@ export class RendezvousClient extends EventTarget {
     // own peer list, so they make the offer.
     for (const p of listed) if (!this.peers.has(p.id)) this.addPeer(p.id, p.role ?? 'peer', !resumed);
     this.flushOutbox();
-    for (const peer of this.peers.values()) if (peer.offerWanted) peer.negotiate();
+    for (const peer of this.peers.values()) {
+      if (peer.offerWanted) peer.negotiate();
+      // docs/protocol.md §12: what the old connection never delivered is not replayed.
+      else if (resumed) peer.recoverAfterResume();
+    }
     this.emit('joined', { id: msg.id, room: msg.room, role: msg.role, peers: listed, resumed });
     if (this.joinWaiter) {
       const waiter = this.joinWaiter;
@@ -312,6 +348,7 @@ export class RendezvousClient extends EventTarget {
   /** Fetches a new ICE server list from GET /api/ice-servers on the signaling host. */
   async refreshIceServers() {
     const url = new URL('/api/ice-servers', this.url.replace(/^ws/, 'http'));
+    if (this.options.token) url.searchParams.set('token', this.options.token);
     try {
       const res = await fetch(url, { cache: 'no-store' });
       if (!res.ok) throw new Error(`GET ${url.pathname}: HTTP ${res.status}`);
