@@ -144,6 +144,41 @@ async fn uclient_ipv6_relay() {
     server.shutdown().await;
 }
 
+/// Listening on the wildcard address, the relay binds where the client's packets arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_with_wildcard_bind() {
+    let peer = EchoPeer::start().await;
+    let cfg = server::TurnConfig {
+        bind: vec!["0.0.0.0".parse().unwrap()],
+        ..config()
+    };
+    let (server, _) = start_server(&cfg, None).await;
+    let target = std::net::SocketAddr::from(([127, 0, 0, 1], server.udp[0].port()));
+    let peer_port = peer.port.to_string();
+    uclient_zero_loss(
+        target,
+        &[
+            "-u",
+            "alice",
+            "-w",
+            "secret",
+            "-c",
+            "-n",
+            "20",
+            "-l",
+            "120",
+            "-z",
+            "5",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port,
+        ],
+    )
+    .await;
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn natdiscovery_with_two_addresses() {
     let tool = require("turnutils_natdiscovery");
