@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import crypto from 'node:crypto';
 import { withSession, waitFor, sleep, ARTIFACTS } from './lib/harness.mjs';
 import { uniqueRoom } from './lib/call.mjs';
 
@@ -88,5 +89,37 @@ test('every page loads without console errors and works from its query string', 
   await shot(diag, 'diagnostics');
 
   await sleep(500); // late console errors (e.g. from the stats timers) still count
+  for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
+}));
+
+/** An HS256 room token (docs/protocol.md §8), minted the way an application backend would. */
+function roomToken(secret, room, role, ttl = 600) {
+  const b64 = (x) => Buffer.from(x).toString('base64url');
+  const head = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
+  const body = b64(JSON.stringify({ room, role, exp: Math.floor(Date.now() / 1000) + ttl }));
+  const sig = crypto.createHmac('sha256', secret).update(`${head}.${body}`).digest('base64url');
+  return `${head}.${body}.${sig}`;
+}
+
+test('pages pass the room token from ?token= to the server', { timeout: 60000 }, () => withSession('tokens', async (s) => {
+  const signalSecret = crypto.randomBytes(16).toString('hex');
+  const server = await s.startServer({ args: ['--signal-secret', signalSecret] });
+  const browser = await s.browser();
+  const room = uniqueRoom('tokens');
+
+  const refused = await s.open(browser, `${server.base}/call?room=${room}&autostart=1&video=0&audio=0`, 'no-token');
+  await waitFor(() => refused.evaluate(() => window.rdv.client?.state === 'failed'), { what: 'a join without a token to fail' });
+  assert.match(await refused.textContent('#status'), /could not join/);
+
+  const token = roomToken(signalSecret, room, 'peer');
+  const admitted = await s.open(browser, `${server.base}/call?room=${room}&autostart=1&video=0&audio=0&token=${token}`, 'token');
+  await waitFor(() => admitted.evaluate(() => window.rdv.client?.state === 'joined'), { what: 'a join with a token to succeed' });
+
+  const wrongRole = await s.open(browser, `${server.base}/broadcast?room=${room}-b&autostart=1&token=${roomToken(signalSecret, `${room}-b`, 'viewer')}`, 'wrong-role');
+  await waitFor(() => wrongRole.evaluate(() => window.rdv.client?.state === 'failed'), { what: 'a viewer token to be refused for the publisher' });
+
+  const diag = await s.open(browser, `${server.base}/diagnostics?token=${token}`, 'diagnostics');
+  await waitFor(() => diag.evaluate(() => window.rdv.loaded), { what: 'ICE servers to load with the token' });
+  assert.ok((await diag.evaluate(() => window.rdv.servers.length)) > 0, 'the token unlocks /api/ice-servers');
   for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
 }));

@@ -109,7 +109,7 @@ function stunAnswers(port) {
 /** @param {number} port */
 async function httpAnswers(port) {
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/api/ice-servers`);
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     return res.ok;
   } catch {
     return false;
@@ -135,7 +135,7 @@ export class Session {
 
   /**
    * Starts `rendezvous serve`. Options: turn (default true), signal (default true), args (extra).
-   * Resolves once what it runs answers: STUN Binding on the TURN port, /api/ice-servers on HTTP.
+   * Resolves once what it runs answers: STUN Binding on the TURN port, /healthz on HTTP.
    * @param {{turn?: boolean, signal?: boolean, args?: string[], label?: string, port?: number, http?: number}} [options]
    */
   async startServer({ turn = true, signal = true, args = [], label = 'server', port, http } = {}) {
