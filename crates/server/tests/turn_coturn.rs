@@ -94,6 +94,11 @@ async fn uclient_udp_long_term_credentials() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_dont_fragment() {
+    uclient_mode(&["-g", "-u", "alice", "-w", "secret", "-c"], false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_tcp() {
     uclient_mode(&["-t", "-u", "alice", "-w", "secret", "-c"], false).await;
 }

@@ -84,3 +84,70 @@ pub fn local_ip_towards(remote: SocketAddr) -> io::Result<IpAddr> {
     s.connect(remote)?;
     Ok(s.local_addr()?.ip())
 }
+
+/// RFC 8656 §7.2 DONT-FRAGMENT: datagrams from this relay carry the DF bit (path MTU
+/// discovery "do"), so an oversized one fails instead of being fragmented.
+#[cfg(target_os = "linux")]
+pub fn set_dont_fragment(socket: &tokio::net::UdpSocket, ipv6: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let (level, name, value) = if ipv6 {
+        (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DO,
+        )
+    } else {
+        (
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        )
+    };
+    // SAFETY: a valid descriptor owned by `socket`, and a c_int option value of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere the request is honoured on a best-effort basis: the OS default applies.
+#[cfg(not(target_os = "linux"))]
+pub fn set_dont_fragment(_socket: &tokio::net::UdpSocket, _ipv6: bool) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dont_fragment_is_set() {
+        let s = udp("127.0.0.1:0".parse().unwrap(), false).unwrap();
+        set_dont_fragment(&s, false).unwrap();
+        let mut value: libc::c_int = -1;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        use std::os::fd::AsRawFd;
+        // SAFETY: valid descriptor and output buffer of the declared size.
+        let rc = unsafe {
+            libc::getsockopt(
+                s.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_MTU_DISCOVER,
+                (&mut value as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0);
+        assert_eq!(value, libc::IP_PMTUDISC_DO);
+    }
+}

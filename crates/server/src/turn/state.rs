@@ -146,9 +146,9 @@ impl State {
                 addr,
                 client,
                 protocol,
-                ..
+                dont_fragment,
             } => {
-                let result = self.open_relay(shared, relay, addr, client, protocol);
+                let result = self.open_relay(shared, relay, addr, client, protocol, dont_fragment);
                 if let Err(e) = &result {
                     tracing::warn!(%addr, error = %e, "relay socket failed to open");
                 }
@@ -206,13 +206,18 @@ impl State {
         mut addr: SocketAddr,
         client: SocketAddr,
         protocol: RelayProtocol,
+        dont_fragment: bool,
     ) -> std::io::Result<SocketAddr> {
         if addr.ip().is_unspecified() {
             addr.set_ip(sockets::local_ip_towards(client)?);
         }
         let (local, udp, task) = match protocol {
             RelayProtocol::Udp => {
-                let socket = Arc::new(sockets::udp(addr, false)?);
+                let socket = sockets::udp(addr, false)?;
+                if dont_fragment {
+                    sockets::set_dont_fragment(&socket, addr.is_ipv6())?;
+                }
+                let socket = Arc::new(socket);
                 let local = socket.local_addr()?;
                 let task = relay::spawn_udp(shared.clone(), relay, socket.clone());
                 (local, Some(socket), task)
