@@ -231,6 +231,14 @@ impl Server {
             Ok(k) => k,
             Err(code) => return self.respond_error(&reply, m, code),
         };
+        // RFC 6062 §5.1: a TCP allocation carries data on connections, not channels.
+        let tcp = self
+            .allocations
+            .get(key.index, key.generation)
+            .is_some_and(|a| a.protocol == super::RelayProtocol::Tcp);
+        if tcp {
+            return self.respond_error(&reply, m, ErrorCode::BAD_REQUEST);
+        }
         let number = match msg.attribute(AttributeType::CHANNEL_NUMBER) {
             Some(Ok(Attribute::ChannelNumber(n))) if super::CHANNEL_NUMBERS.contains(&n) => n,
             _ => return self.respond_error(&reply, m, ErrorCode::BAD_REQUEST),

@@ -66,6 +66,11 @@ impl Server {
         from: FiveTuple,
         msg: &Message<'_>,
     ) -> Option<ToPeer> {
+        // RFC 8489 §6.3: an indication with unknown comprehension-required attributes is
+        // discarded (an empty Vec does not allocate).
+        if !msg.unknown_required(super::request::TURN_KNOWN).is_empty() {
+            return self.drop_packet();
+        }
         let peer = match msg.attribute(AttributeType::XOR_PEER_ADDRESS) {
             Some(Ok(Attribute::XorPeerAddress(p))) => p,
             _ => return self.drop_packet(),

@@ -19,7 +19,7 @@ use super::Server;
 pub(super) const PASSWORD_ALGORITHMS: [u8; 8] = [0x00, 0x02, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00];
 
 /// Comprehension-required attributes understood in TURN requests.
-const TURN_KNOWN: &[AttributeType] = &[
+pub(super) const TURN_KNOWN: &[AttributeType] = &[
     AttributeType::USERNAME,
     AttributeType::MESSAGE_INTEGRITY,
     AttributeType::MESSAGE_INTEGRITY_SHA256,

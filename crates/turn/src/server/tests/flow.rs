@@ -483,3 +483,37 @@ fn relay_port_in_use_is_retried_and_failure_is_508() {
     assert_eq!(code_of(&t[0].1), Some(ErrorCode::INSUFFICIENT_CAPACITY));
     assert_eq!(h.server.allocation_count(), 1);
 }
+
+#[test]
+fn send_indication_with_unknown_required_attribute_is_discarded() {
+    let mut h = Harness::new(config());
+    let c = udp("203.0.113.7:40000");
+    let (creds, _) = h.allocate(c);
+    let peer = addr("198.51.100.9:7000");
+    assert!(is_success(&h.authed(
+        c,
+        Method::CREATE_PERMISSION,
+        &creds,
+        |b| {
+            b.xor_address(AttributeType::XOR_PEER_ADDRESS, peer);
+        }
+    )));
+    let send = |extra: bool| {
+        let mut v = Vec::new();
+        let mut b = MessageBuilder::new(
+            &mut v,
+            Class::Indication,
+            Method::SEND,
+            TransactionId([9; 12]),
+        );
+        b.xor_address(AttributeType::XOR_PEER_ADDRESS, peer);
+        b.add(&Attribute::Data(b"x"));
+        if extra {
+            b.raw(stun::AttributeType(0x0077), &[0; 4]);
+        }
+        b.finish();
+        v
+    };
+    assert!(h.feed(c, &send(false)).0.is_some());
+    assert!(h.feed(c, &send(true)).0.is_none());
+}

@@ -172,3 +172,15 @@ fn inbound_peer_connection_needs_permission_and_expires_unbound() {
         .events
         .contains(&Event::CloseConnection { connection: id }));
 }
+
+#[test]
+fn channels_and_send_are_not_for_tcp_allocations() {
+    let mut h = Harness::new(config());
+    let control = tcp("203.0.113.7:40000");
+    let creds = tcp_allocation(&mut h, control);
+    let resp = h.authed(control, Method::CHANNEL_BIND, &creds, |b| {
+        b.add(&Attribute::ChannelNumber(0x4000));
+        b.xor_address(AttributeType::XOR_PEER_ADDRESS, addr("198.51.100.9:80"));
+    });
+    assert_eq!(code_of(&resp), Some(ErrorCode::BAD_REQUEST));
+}
