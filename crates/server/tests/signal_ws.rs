@@ -741,3 +741,35 @@ async fn a_publisher_keeps_up_with_a_crowd_joining_at_once() {
         Err(_) => panic!("handle still shared"),
     }
 }
+
+/// The server pings; a client that answers (tungstenite does while it reads) stays, one that
+/// goes silent for three intervals is closed with 4001 and its participant can still resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_are_dropped_and_live_ones_kept() {
+    let cfg = SignalConfig {
+        ping_interval: Duration::from_millis(200),
+        ..config()
+    };
+    let (h, _) = start(cfg).await;
+    let mut live = Client::connect(&h).await;
+    let mut silent = Client::connect(&h).await;
+    live.join("r", "peer").await;
+    let js = silent.join("r", "peer").await;
+    let _ = live.recv().await; // peer-joined
+                               // `live` keeps reading (and so answering pings) for five intervals; `silent` reads nothing.
+    let waited = tokio::time::timeout(Duration::from_millis(1000), live.recv()).await;
+    assert!(
+        waited.is_err(),
+        "nothing but pings expected, got {waited:?}"
+    );
+    live.send(r#"{"type":"ping"}"#).await;
+    assert_eq!(live.recv().await, ServerMessage::Pong);
+    assert_eq!(silent.closed().await, Some((4001, "idle".into())));
+    // The participant went into its grace period, not away.
+    let mut back = Client::connect(&h).await;
+    let j = back
+        .join_extra("r", "peer", &format!(r#","resume":"{}""#, js.resume))
+        .await;
+    assert_eq!(j.id, js.id);
+    h.shutdown().await;
+}
