@@ -131,9 +131,8 @@ impl<'a> Message<'a> {
         if let Some(at) = msg.fingerprint {
             // RFC 8489 §14.7: CRC-32 of the message up to the attribute, XOR 0x5354554e. The
             // header length already counts FINGERPRINT because it is last.
-            let value = &buf[at + 4..];
             let expected = integrity::fingerprint(&buf[..at]).to_be_bytes();
-            if value != expected {
+            if msg.value_at(at) != Some(&expected[..]) {
                 return Err(ParseError::BadFingerprint);
             }
         }
@@ -224,7 +223,7 @@ impl<'a> Message<'a> {
 
     /// The FINGERPRINT value (already checked by `parse`).
     pub fn fingerprint(&self) -> Option<u32> {
-        let v = self.buf.get(self.fingerprint? + 4..)?;
+        let v = self.value_at(self.fingerprint?)?;
         Some(u32::from_be_bytes(v.try_into().ok()?))
     }
 
@@ -668,6 +667,16 @@ mod tests {
         assert_eq!(Message::parse(&m).unwrap_err(), ParseError::BadFingerprint);
         let m = message(&[(0x8028, &[0; 8])]);
         assert_eq!(Message::parse(&m).unwrap_err(), ParseError::BadFingerprint);
+        // A 3-byte FINGERPRINT whose value plus padding byte happen to equal the CRC.
+        let mut m = message(&[(0x8028, &[0; 3])]);
+        let crc = integrity::fingerprint(&m[..20]).to_be_bytes();
+        m[24..28].copy_from_slice(&crc);
+        assert_eq!(Message::parse(&m).unwrap_err(), ParseError::BadFingerprint);
+        m[23] = 4;
+        assert_eq!(
+            Message::parse(&m).unwrap().fingerprint(),
+            Some(u32::from_be_bytes(crc))
+        );
     }
 
     #[test]
