@@ -51,7 +51,8 @@ export { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX, Peer, selectedPa
  * @property {RTCIceTransportPolicy} [iceTransportPolicy] 'all' (default) or 'relay'
  * @property {('audio' | 'video')[]} [receive] kinds this side wants to receive even when it sends
  *   no track of that kind (offering side only); default ['audio', 'video'] for role 'peer', [] otherwise
- * @property {number} [maxPeers] refuse to connect to more remote peers than this (mesh size - 1)
+ * @property {number} [maxPeers] most remote peers: a join into a room with more fails with code
+ *   'mesh-full', and later arrivals beyond it are not connected
  * @property {number} [reconnectMinMs] first reconnect delay, default 500
  * @property {number} [reconnectMaxMs] longest reconnect delay, default 8000
  * @property {number} [pingIntervalMs] keepalive interval, default 15000
@@ -287,6 +288,18 @@ export class RendezvousClient extends EventTarget {
   /** @param {any} msg */
   handleJoined(msg) {
     const resumed = this.id !== null && msg.id === this.id;
+    const max = this.options.maxPeers;
+    if (!resumed && max !== undefined && Array.isArray(msg.peers) && msg.peers.length > max) {
+      // A mesh this size would overload every member: step out before anyone offers.
+      this.sendRaw({ type: 'leave' });
+      const error = Object.assign(new Error(`the room already has ${msg.peers.length} other participants (at most ${max})`), { code: 'mesh-full' });
+      this.emit('error', { error, code: 'mesh-full', message: error.message });
+      const waiter = this.joinWaiter;
+      this.joinWaiter = null;
+      this.shutdown('failed');
+      waiter?.reject(error);
+      return;
+    }
     if (this.id !== null && !resumed) {
       // A new session: the old ids mean nothing to the server any more.
       for (const id of [...this.peers.keys()]) this.removePeer(id);

@@ -123,3 +123,22 @@ test('pages pass the room token from ?token= to the server', { timeout: 60000 },
   assert.ok((await diag.evaluate(() => window.rdv.servers.length)) > 0, 'the token unlocks /api/ice-servers');
   for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
 }));
+
+test('a full mesh turns a newcomer away before anyone offers', { timeout: 60000 }, () => withSession('mesh-full', async (s) => {
+  const server = await s.startServer();
+  const browser = await s.browser();
+  const url = `${server.base}/call?room=${uniqueRoom('full')}&autostart=1&video=0&audio=0&maxpeers=1`;
+  const first = await s.open(browser, url, 'first');
+  await waitFor(() => first.evaluate(() => window.rdv.client?.state === 'joined'), { what: 'the first to join' });
+  const second = await s.open(browser, url, 'second');
+  await waitFor(() => second.evaluate(() => window.rdv.client?.peers.size === 1), { what: 'the second to meet the first' });
+  const third = await s.open(browser, url, 'third');
+  await waitFor(() => third.evaluate(() => window.rdv.client?.state === 'failed'), { what: 'the third to be turned away' });
+  assert.match(await third.textContent('#status'), /could not join: the room already has 2 other participants \(at most 1\)/);
+  // The others saw the newcomer come and go and still have exactly each other.
+  await waitFor(async () => {
+    const sizes = await Promise.all([first, second].map((p) => p.evaluate(() => window.rdv.client.peers.size)));
+    return sizes.every((n) => n === 1);
+  }, { what: 'the first two to keep exactly one peer each' });
+  for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
+}));
