@@ -66,3 +66,24 @@ test('a three-party mesh: everyone decodes everyone, with roles by join order', 
   }
   for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
 }));
+
+test('cameras turned on mid-call, on each side in turn, reach the other side', { timeout: 120000 }, () => withSession('camera-later', async (s) => {
+  const server = await s.startServer();
+  const url = `${server.base}/call?room=${uniqueRoom('later')}&autostart=1&video=0&audio=0&quality=low`;
+  const alice = await s.open(await s.browser(), url, 'alice');
+  await waitFor(() => alice.evaluate(() => window.rdv.client?.state === 'joined'), { what: 'alice to join' });
+  const bob = await s.open(await s.browser(), url, 'bob');
+  for (const [page, name] of [[alice, 'alice'], [bob, 'bob']]) {
+    await waitFor(async () => (await connections(page))[0]?.state === 'connected', { timeout: 30000, what: `${name} to connect without media` });
+    assert.equal(await page.isVisible('#start-camera'), true, `${name} is offered to start a camera`);
+  }
+  // Alice is the polite side: her first offer of her own comes only now.
+  await alice.click('#start-camera');
+  await waitFor(async () => (await connections(bob))[0].media.framesDecoded > 20, { timeout: 30000, what: 'bob to decode alice\'s camera' });
+  await bob.click('#start-camera');
+  await waitFor(async () => (await connections(alice))[0].media.framesDecoded > 20, { timeout: 30000, what: 'alice to decode bob\'s camera' });
+  assert.equal(await alice.isVisible('#start-camera'), false);
+  const [a] = await connections(alice);
+  assert.ok(a.counters.offersSent >= 1, 'alice renegotiated to send her camera');
+  for (const p of s.pages) assert.deepEqual(p.errors, [], `no console errors on ${p.label}`);
+}));
