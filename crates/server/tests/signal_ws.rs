@@ -114,7 +114,12 @@ impl Client {
                 .expect("close in time");
             match frame {
                 Some(Ok(Message::Close(Some(f)))) => {
-                    return Some((u16::from(f.code), f.reason.as_str().to_owned()))
+                    // Reading on sends our Close reply and ends the handshake (RFC 6455 §7.1.1).
+                    let _ = tokio::time::timeout(WAIT, async {
+                        while let Some(Ok(_)) = self.ws.next().await {}
+                    })
+                    .await;
+                    return Some((u16::from(f.code), f.reason.as_str().to_owned()));
                 }
                 Some(Ok(Message::Close(None))) | None | Some(Err(_)) => return None,
                 Some(Ok(_)) => continue,

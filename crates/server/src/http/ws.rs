@@ -24,6 +24,10 @@ use super::AppState;
 /// A write that takes longer than this means the peer stopped reading: give up on it.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a closing connection waits for the client's Close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+const CLOSE_WAIT_AT_SHUTDOWN: Duration = Duration::from_secs(1);
+
 /// Messages written per flush at most.
 const MAX_BATCH: usize = 64;
 
@@ -233,8 +237,15 @@ async fn run(
             }
         }
         writer.raw(close_message(reason)).await;
-        // Give the client a moment to answer the close handshake (RFC 6455 §7.1.1).
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        // RFC 6455 §7.1.1: wait for the client's Close before dropping TCP. Reading meanwhile
+        // also matters: data arriving at a fully closed socket makes the kernel send RST, and
+        // an RST can destroy the close frame the client has not read yet. At shutdown the
+        // wait is short, so that stopping the server stays quick.
+        let wait = match reason {
+            CloseReason::Shutdown => CLOSE_WAIT_AT_SHUTDOWN,
+            _ => CLOSE_WAIT,
+        };
+        let _ = tokio::time::timeout(wait, async {
             while let Some(Ok(_)) = stream.next().await {}
         })
         .await;
