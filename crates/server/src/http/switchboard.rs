@@ -165,8 +165,9 @@ impl Switchboard {
     /// timer task when the hub's next deadline moved earlier.
     fn settle(&self, inner: &mut Inner) {
         let now = Instant::now();
+        let mut slow = Vec::new();
         loop {
-            if let Some(t) = inner.hub.poll_transmit() {
+            while let Some(t) = inner.hub.poll_transmit() {
                 let Some(slot) = inner.slots.get(&t.conn) else {
                     continue;
                 };
@@ -179,18 +180,23 @@ impl Switchboard {
                             "send queue stalled; closing slow consumer"
                         );
                         close_slot(inner, t.conn, CloseReason::SlowConsumer);
-                        inner.hub.disconnect(t.conn, now);
+                        slow.push(t.conn);
                     }
                     // The task already ended; its `unregister` is on its way.
                     Err(PushError::Closed) => {}
                 }
-                continue;
             }
-            if let Some(Event::Close { conn, reason }) = inner.hub.poll_event() {
+            while let Some(Event::Close { conn, reason }) = inner.hub.poll_event() {
                 close_slot(inner, conn, reason);
-                continue;
             }
-            break;
+            if slow.is_empty() {
+                break;
+            }
+            // The hub is drained: now it may hear about the connections cut off above (which
+            // can produce more output, hence the loop).
+            for conn in slow.drain(..) {
+                inner.hub.disconnect(conn, now);
+            }
         }
         let stats = inner.hub.stats();
         self.metrics.signal_rooms.store(stats.rooms as i64, Relaxed);

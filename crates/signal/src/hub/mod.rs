@@ -231,9 +231,10 @@ impl<R: RngCore> Hub<R> {
     /// A connection opened. Reusing the id of a connection the hub still knows is a driver bug;
     /// the old one is treated as disconnected first.
     pub fn connect(&mut self, conn: ConnId, now: Instant) {
+        self.debug_assert_drained();
         if self.conns.contains_key(&conn) {
             debug_assert!(false, "connection id {conn:?} reused");
-            self.disconnect(conn, now);
+            self.drop_conn(conn, now, true);
         }
         self.conns.insert(
             conn,
@@ -253,6 +254,7 @@ impl<R: RngCore> Hub<R> {
     /// A connection closed (by the client, the network, or the driver). A joined participant
     /// enters its resume grace period. Unknown connections are ignored.
     pub fn disconnect(&mut self, conn: ConnId, now: Instant) {
+        self.debug_assert_drained();
         self.drop_conn(conn, now, true);
     }
 
@@ -260,6 +262,7 @@ impl<R: RngCore> Hub<R> {
     /// Frames from connections the hub does not know (never connected, or already closed) are
     /// ignored.
     pub fn handle(&mut self, conn: ConnId, frame: Frame<'_>, now: Instant, unix_secs: u64) {
+        self.debug_assert_drained();
         let cfg_max = self.cfg.max_message_bytes;
         let rate = self.cfg.max_messages_per_second;
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -343,6 +346,7 @@ impl<R: RngCore> Hub<R> {
 
     /// Fires every timer due at `now`: closes idle connections, ends grace periods.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.debug_assert_drained();
         while let Some(Reverse((at, _))) = self.timers.peek() {
             if *at > now {
                 break;
@@ -436,6 +440,15 @@ impl<R: RngCore> Hub<R> {
             ErrorCode::UNKNOWN_PEER,
             "peer disconnected and its resume queue is full",
             Some(to.to_string()),
+        );
+    }
+
+    /// Outputs left from an earlier call would be delivered late and out of order relative to
+    /// the driver's view: every input must be followed by draining both queues.
+    fn debug_assert_drained(&self) {
+        debug_assert!(
+            self.transmits.is_empty() && self.events.is_empty(),
+            "drain poll_transmit and poll_event after every call into the hub"
         );
     }
 
