@@ -318,6 +318,7 @@ impl<R: RngCore> Hub<R> {
 
     /// One parsed message from `conn` (no size or rate check: [`Hub::handle`] does those).
     pub fn handle_message(&mut self, conn: ConnId, msg: ClientMessage, unix_secs: u64) {
+        self.debug_assert_drained();
         if !self.conns.contains_key(&conn) {
             return;
         }
