@@ -126,39 +126,15 @@ impl Server {
             },
         };
         let quotas = self.config.quotas;
-        if self.per_user.get(&auth.username).copied().unwrap_or(0)
-            >= quotas.max_allocations_per_user
-        {
-            return self.respond_error(&reply, m, ErrorCode::ALLOCATION_QUOTA_REACHED);
-        }
-        if self.allocations.len() >= quotas.max_allocations {
-            return self.respond_error(&reply, m, ErrorCode::INSUFFICIENT_CAPACITY);
-        }
         let Some(primary_ip) = self.relay_ip(primary, &from.local) else {
             return self.respond_error(&reply, m, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED);
         };
-        // Choose the primary port.
-        let mut reservation = None;
-        let port = if let Some(token) = token {
-            match self.reservations.remove(&token) {
-                Some(r) => r.port,
-                None => return self.respond_error(&reply, m, ErrorCode::INSUFFICIENT_CAPACITY),
-            }
-        } else if let Some(reserve) = even {
-            match self.ports.take_even(reserve, &mut self.rng) {
-                Some(p) => {
-                    if reserve {
-                        reservation = Some(self.reserve(now, p + 1));
-                    }
-                    p
-                }
-                None => return self.respond_error(&reply, m, ErrorCode::INSUFFICIENT_CAPACITY),
-            }
-        } else {
-            match self.ports.take_any() {
-                Some(p) => p,
-                None => return self.respond_error(&reply, m, ErrorCode::INSUFFICIENT_CAPACITY),
-            }
+        if let Err(code) = self.ledger.acquire(&auth.username) {
+            return self.respond_error(&reply, m, code);
+        }
+        let Some((port, reservation)) = self.choose_port(now, token, even) else {
+            self.ledger.release(&auth.username);
+            return self.respond_error(&reply, m, ErrorCode::INSUFFICIENT_CAPACITY);
         };
         // RFC 8656 §7.2: ADDITIONAL-ADDRESS-FAMILY failures do not fail the allocation.
         let mut address_error = None;
@@ -205,7 +181,6 @@ impl Server {
         });
         let key = AllocKey { index, generation };
         self.by_five_tuple.insert(from, key);
-        *self.per_user.entry(auth.username).or_insert(0) += 1;
         self.stats.allocations_total += 1;
         self.timers
             .push(expires, Timer::Allocation { index, generation });
@@ -225,6 +200,25 @@ impl Server {
                 dont_fragment,
             );
         }
+    }
+
+    /// RFC 8656 §7.2 steps 5-6: the port a RESERVATION-TOKEN holds, an even port (reserving
+    /// the next one under a new token with R), or any port; None when none is available.
+    fn choose_port(
+        &mut self,
+        now: Instant,
+        token: Option<u64>,
+        even: Option<bool>,
+    ) -> Option<(u16, Option<u64>)> {
+        if let Some(token) = token {
+            return self.reservations.remove(&token).map(|r| (r.port, None));
+        }
+        if let Some(reserve) = even {
+            let p = self.ports.take_even(reserve, &mut self.rng)?;
+            let reservation = reserve.then(|| self.reserve(now, p + 1));
+            return Some((p, reservation));
+        }
+        self.ports.take_any().map(|p| (p, None))
     }
 
     /// RFC 8656 §7.2 / §7.3: the lifetime granted for a requested one.

@@ -87,6 +87,9 @@ pub struct ServerConfig {
     pub default_lifetime: Duration,
     pub max_lifetime: Duration,
     pub nonce_lifetime: Duration,
+    /// Allocation quotas shared with other cores (sharded servers); None: this core keeps
+    /// its own ledger with `quotas.max_allocations` and `quotas.max_allocations_per_user`.
+    pub ledger: Option<std::sync::Arc<super::ledger::AllocationLedger>>,
 }
 
 impl Default for ServerConfig {
@@ -109,6 +112,7 @@ impl Default for ServerConfig {
             default_lifetime: Duration::from_secs(600),
             max_lifetime: Duration::from_secs(3600),
             nonce_lifetime: Duration::from_secs(600),
+            ledger: None,
         }
     }
 }

@@ -17,6 +17,7 @@ mod allocation;
 mod auth;
 mod binding;
 mod config;
+mod ledger;
 mod nonce;
 mod outbox;
 mod permission;
@@ -45,6 +46,7 @@ pub use auth::{AuthError, Credentials, Keys};
 pub use config::{
     Quotas, Rfc5780, ServerConfig, CHANNEL_LIFETIME, PERMISSION_LIFETIME, RESERVATION_LIFETIME,
 };
+pub use ledger::AllocationLedger;
 pub use nonce::{NonceError, NonceSigner};
 pub use policy::{canonical_ip, Cidr, CidrError, PeerPolicy, PolicyError};
 pub use ports::PortAllocator;
@@ -89,7 +91,7 @@ pub struct Server {
     allocations: Slab<Allocation>,
     by_five_tuple: HashMap<FiveTuple, AllocKey>,
     relays: Slab<RelayEntry>,
-    per_user: HashMap<Arc<str>, usize>,
+    ledger: Arc<AllocationLedger>,
     reservations: HashMap<u64, Reservation>,
     connections: HashMap<u32, PeerConnection>,
     data_connections: HashMap<FiveTuple, u32>,
@@ -111,6 +113,12 @@ impl Server {
         let unauthenticated = SourceLimiter::new(per_sec, per_sec * 2, rng.gen());
         let ports = PortAllocator::new(config.min_port, config.max_port, &mut rng);
         let credentials = Credentials::new(&config.realm, &config.users, &config.rest_secrets);
+        let ledger = config.ledger.clone().unwrap_or_else(|| {
+            AllocationLedger::new(
+                config.quotas.max_allocations,
+                config.quotas.max_allocations_per_user,
+            )
+        });
         Server {
             config,
             credentials,
@@ -123,7 +131,7 @@ impl Server {
             allocations: Slab::default(),
             by_five_tuple: HashMap::new(),
             relays: Slab::default(),
-            per_user: HashMap::new(),
+            ledger,
             reservations: HashMap::new(),
             connections: HashMap::new(),
             data_connections: HashMap::new(),
@@ -331,12 +339,7 @@ impl Server {
             return;
         };
         self.by_five_tuple.remove(&alloc.five_tuple);
-        if let Some(n) = self.per_user.get_mut(&alloc.username) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_user.remove(&alloc.username);
-            }
-        }
+        self.ledger.release(&alloc.username);
         for relay in alloc.relays.iter().flatten() {
             self.close_relay(relay.id, relay.port);
         }

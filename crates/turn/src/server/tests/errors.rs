@@ -395,3 +395,30 @@ fn bandwidth_quota_drops_excess() {
         2
     );
 }
+
+#[test]
+fn cores_sharing_a_ledger_share_the_quotas() {
+    let ledger = AllocationLedger::new(10, 1);
+    let shared = || ServerConfig {
+        ledger: Some(ledger.clone()),
+        ..config()
+    };
+    let mut a = Harness::new(shared());
+    let mut b = Harness::new(shared());
+    a.allocate(udp("203.0.113.7:1"));
+    let c = udp("203.0.113.7:2");
+    let alice = b.login(c, "alice", "secret");
+    assert_eq!(
+        code_of(&b.authed(c, Method::ALLOCATE, &alice, alloc_req)),
+        Some(ErrorCode::ALLOCATION_QUOTA_REACHED),
+        "the quota counts alice's allocation on the other core"
+    );
+    a.advance(Duration::from_secs(600));
+    assert_eq!(ledger.total(), 0);
+    assert!(is_success(&b.authed(
+        c,
+        Method::ALLOCATE,
+        &alice,
+        alloc_req
+    )));
+}

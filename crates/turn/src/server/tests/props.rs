@@ -228,7 +228,7 @@ proptest! {
             let s = &h.server;
             prop_assert!(s.allocations.len() <= 3);
             prop_assert_eq!(s.by_five_tuple.len(), s.allocations.len());
-            prop_assert_eq!(s.per_user.values().sum::<usize>(), s.allocations.len());
+            prop_assert_eq!(s.ledger.total(), s.allocations.len());
             for (_, _, a) in s.allocations.iter() {
                 prop_assert!(a.permissions.len() <= 3);
                 prop_assert_eq!(a.channels.len(), a.channel_by_peer.len());
