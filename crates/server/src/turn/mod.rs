@@ -151,6 +151,7 @@ fn core_config(
         default_lifetime: cfg.default_lifetime,
         max_lifetime: cfg.max_lifetime,
         nonce_lifetime: cfg.nonce_lifetime,
+        ledger: None,
     })
 }
 
