@@ -130,3 +130,80 @@ async fn binding_over_udp_and_tcp_on_one_ephemeral_port() {
     // The port is released at shutdown.
     assert!(std::net::UdpSocket::bind(port).is_ok());
 }
+
+/// Several shards, one quota: allocations from many client ports land on different shards
+/// (SO_REUSEPORT spreads them) and the per-user limit still holds across all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_across_shards() {
+    let cfg = server::TurnConfig {
+        workers: 4,
+        max_allocations_per_user: 3,
+        ..config()
+    };
+    let (server, metrics) = start_server(&cfg, None).await;
+    let mut drivers = Vec::new();
+    for _ in 0..12 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut d = Driver::new(server.udp[0], socket, "alice", "secret");
+        d.client.allocate(std::time::Instant::now());
+        drivers.push(d);
+    }
+    for d in &mut drivers {
+        d.run_for(Duration::from_millis(150)).await;
+    }
+    let allocated = drivers
+        .iter()
+        .filter(|d| {
+            d.events
+                .iter()
+                .any(|e| matches!(e, turn::client::ClientEvent::Allocated { .. }))
+        })
+        .count();
+    let refused = drivers
+        .iter()
+        .filter(|d| {
+            d.events.iter().any(|e| {
+                matches!(e, turn::client::ClientEvent::RequestFailed { code: Some(c), .. } if *c == stun::ErrorCode::ALLOCATION_QUOTA_REACHED)
+            })
+        })
+        .count();
+    assert_eq!((allocated, refused), (3, 9));
+    // Relay ports come from disjoint slices, so every relayed address is distinct.
+    let mut relayed: Vec<_> = drivers.iter().filter_map(|d| d.client.relayed()).collect();
+    relayed.sort();
+    relayed.dedup();
+    assert_eq!(relayed.len(), 3);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        metrics
+            .turn_allocations
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    server.shutdown().await;
+}
+
+/// With SO_REUSEPORT the kernel spreads clients over the shards: their relays come from
+/// more than one shard's slice of the port range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_spread_over_shards() {
+    let cfg = server::TurnConfig {
+        workers: 4,
+        min_port: 50000,
+        max_port: 50399,
+        ..config()
+    };
+    let (server, _) = start_server(&cfg, None).await;
+    let mut slices = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut d = Driver::new(server.udp[0], socket, "alice", "secret");
+        d.client.allocate(std::time::Instant::now());
+        d.run_for(Duration::from_millis(100)).await;
+        let relayed = d.client.relayed().expect("allocated");
+        assert!((50000..=50399).contains(&relayed.port()));
+        slices.insert((relayed.port() - 50000) / 100);
+    }
+    assert!(slices.len() >= 2, "all 12 clients on one shard: {slices:?}");
+    server.shutdown().await;
+}

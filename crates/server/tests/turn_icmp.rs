@@ -7,81 +7,15 @@ mod turn_support;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use tokio::net::UdpSocket;
-use turn::client::{Client, ClientConfig, ClientEvent};
+use turn::client::ClientEvent;
 use turn_support::*;
-
-struct Driver {
-    client: Client,
-    socket: UdpSocket,
-    events: Vec<ClientEvent>,
-    received: Vec<(SocketAddr, Vec<u8>)>,
-}
-
-impl Driver {
-    async fn flush(&mut self) {
-        let mut buf = Vec::new();
-        while let Some(to) = self.client.poll_transmit(&mut buf) {
-            self.socket.send_to(&buf, to).await.unwrap();
-        }
-        while let Some(e) = self.client.poll_event() {
-            self.events.push(e);
-        }
-    }
-
-    /// Drive the client for `d` of real time.
-    async fn run_for(&mut self, d: Duration) {
-        let end = tokio::time::Instant::now() + d;
-        let mut buf = vec![0u8; 2048];
-        loop {
-            self.flush().await;
-            let wake = self
-                .client
-                .poll_timeout()
-                .map(tokio::time::Instant::from_std)
-                .map_or(end, |t| t.min(end));
-            tokio::select! {
-                r = self.socket.recv_from(&mut buf) => {
-                    if let Ok((n, _)) = r {
-                        if let Some(got) = self.client.handle_input(Instant::now(), &buf[..n]) {
-                            self.received.push((got.peer, buf[got.data].to_vec()));
-                        }
-                    }
-                }
-                _ = tokio::time::sleep_until(wake) => {
-                    self.client.handle_timeout(Instant::now());
-                    if tokio::time::Instant::now() >= end {
-                        self.flush().await;
-                        return;
-                    }
-                }
-            }
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_peer_does_not_end_the_allocation() {
     let (server, metrics) = start_server(&config(), None).await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut d = Driver {
-        client: Client::new(
-            ClientConfig {
-                server: server.udp[0],
-                reliable: false,
-                username: "alice".into(),
-                password: "secret".into(),
-                lifetime: None,
-                ipv6: false,
-            },
-            StdRng::seed_from_u64(5),
-        ),
-        socket,
-        events: Vec::new(),
-        received: Vec::new(),
-    };
+    let mut d = Driver::new(server.udp[0], socket, "alice", "secret");
     d.client.allocate(Instant::now());
     d.run_for(Duration::from_millis(300)).await;
     let relayed = match d.events.first() {

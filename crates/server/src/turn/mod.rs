@@ -2,10 +2,14 @@
 //! sockets, all feeding one sans-IO [`turn::Server`] core.
 //!
 //! Design notes:
-//! - The core sits behind one `std::sync::Mutex`, held only for the duration of a core call
-//!   and the non-blocking sends that follow (`try_send_to`), never across an await. A
-//!   sharded data plane (SO_REUSEPORT, one core per worker) is not implemented yet:
-//!   `TurnConfig::workers` is accepted and ignored.
+//! - Sharding: `workers` cores (0 = one per CPU), each behind its own `std::sync::Mutex`
+//!   held only for a core call and the non-blocking sends that follow (`try_send_to`), never
+//!   across an await. Each shard has its own UDP socket on every listen address
+//!   (SO_REUSEPORT: the kernel keeps a client on one socket, so on one shard), its own slice
+//!   of the relay port range and its own timers; stream clients are assigned to a shard by
+//!   IP address (RFC 6062 control and data connections meet in one core); RFC 5780 alternate
+//!   sockets belong to shard 0 but every shard can send from them. Allocation quotas are one
+//!   ledger shared by all shards.
 //! - UDP paths reuse one buffer per socket task: no allocation per datagram. Relay sockets
 //!   receive at an offset so the core frames peer data in place. Stream clients get their
 //!   bytes through a bounded queue (one copy per message).
@@ -27,7 +31,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ::turn::server::{PeerPolicy, PolicyError, Quotas, Rfc5780, Server, ServerConfig};
+use ::turn::server::{
+    AllocationLedger, PeerPolicy, PolicyError, Quotas, Rfc5780, Server, ServerConfig,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -40,7 +46,8 @@ pub struct TurnHandle {
     pub udp: Vec<SocketAddr>,
     pub tcp: Vec<SocketAddr>,
     pub tls: Vec<SocketAddr>,
-    shared: Option<Arc<Shared>>,
+    shards: Vec<Arc<Shared>>,
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 /// Why the STUN/TURN server could not start.
@@ -66,25 +73,26 @@ pub enum TurnStartError {
 impl TurnHandle {
     /// Stop every listener, relay and connection task.
     pub async fn shutdown(self) {
-        let Some(shared) = self.shared else {
-            return;
-        };
-        let (tasks, relays, clients) = {
-            let mut st = shared.lock();
-            let tasks = std::mem::take(&mut st.tasks);
-            let relays: Vec<_> = st.relays.drain().map(|(_, r)| r.task).collect();
-            let clients: Vec<_> = st.clients.drain().map(|(_, c)| c.tx).collect();
-            st.peer_streams.clear();
-            st.pending_splices.clear();
-            (tasks, relays, clients)
-        };
-        for t in tasks.iter().chain(relays.iter()) {
+        for t in &self.tasks {
             t.abort();
         }
-        for c in clients {
-            let _ = c.try_send(state::Outgoing::Close);
+        for shared in &self.shards {
+            let (relays, clients) = {
+                let mut st = shared.lock();
+                st.peer_streams.clear();
+                st.pending_splices.clear();
+                let relays: Vec<_> = st.relays.drain().map(|(_, r)| r.task).collect();
+                let clients: Vec<_> = st.clients.drain().map(|(_, c)| c.tx).collect();
+                (relays, clients)
+            };
+            for t in relays {
+                t.abort();
+            }
+            for c in clients {
+                let _ = c.try_send(state::Outgoing::Close);
+            }
         }
-        // Let aborted tasks observe cancellation before the runtime moves on.
+        // Let aborted tasks observe cancellation (and drop their sockets).
         tokio::task::yield_now().await;
     }
 }
@@ -100,6 +108,8 @@ fn unix_now() -> u64 {
 fn core_config(
     cfg: &crate::TurnConfig,
     rfc5780: Option<Rfc5780>,
+    ports: (u16, u16),
+    ledger: Arc<AllocationLedger>,
 ) -> Result<ServerConfig, TurnStartError> {
     let policy = PeerPolicy::new(&cfg.allow_peers, &cfg.deny_peers)?;
     let specified = |v4: bool| {
@@ -139,8 +149,8 @@ fn core_config(
         relay_ipv6,
         external_ipv4,
         external_ipv6,
-        min_port: cfg.min_port,
-        max_port: cfg.max_port,
+        min_port: ports.0,
+        max_port: ports.1,
         quotas: Quotas {
             max_allocations: cfg.max_allocations,
             max_allocations_per_user: cfg.max_allocations_per_user,
@@ -151,13 +161,14 @@ fn core_config(
         default_lifetime: cfg.default_lifetime,
         max_lifetime: cfg.max_lifetime,
         nonce_lifetime: cfg.nonce_lifetime,
-        ledger: None,
+        ledger: Some(ledger),
     })
 }
 
 /// Sockets bound for one port choice.
 struct Bound {
-    udp: Vec<(SocketAddr, tokio::net::UdpSocket)>,
+    /// Per listen address, one socket per shard.
+    udp: Vec<(SocketAddr, Vec<tokio::net::UdpSocket>)>,
     alt_udp: Vec<(SocketAddr, tokio::net::UdpSocket)>,
     tcp: Vec<(SocketAddr, tokio::net::TcpListener)>,
     port: u16,
@@ -168,6 +179,7 @@ fn bind_all(
     cfg: &crate::TurnConfig,
     port: u16,
     alt: Option<(IpAddr, IpAddr)>,
+    shards: usize,
 ) -> Result<Bound, TurnStartError> {
     let bind_err = |protocol, addr, source| TurnStartError::Bind {
         protocol,
@@ -181,12 +193,18 @@ fn bind_all(
         port,
         alt_port: 0,
     };
+    let reuse = shards > 1;
     for ip in &cfg.bind {
-        let addr = SocketAddr::new(*ip, b.port);
-        let s = sockets::udp(addr, true).map_err(|e| bind_err("UDP", addr, e))?;
-        let local = s.local_addr().map_err(|e| bind_err("UDP", addr, e))?;
+        let mut group = Vec::with_capacity(shards);
+        let mut local = SocketAddr::new(*ip, b.port);
+        for _ in 0..shards {
+            let s =
+                sockets::udp_shared(local, true, reuse).map_err(|e| bind_err("UDP", local, e))?;
+            local = s.local_addr().map_err(|e| bind_err("UDP", local, e))?;
+            group.push(s);
+        }
         b.port = local.port();
-        b.udp.push((local, s));
+        b.udp.push((local, group));
     }
     for ip in &cfg.bind {
         let addr = SocketAddr::new(*ip, b.port);
@@ -220,7 +238,8 @@ pub async fn start(
             udp: Vec::new(),
             tcp: Vec::new(),
             tls: Vec::new(),
-            shared: None,
+            shards: Vec::new(),
+            tasks: Vec::new(),
         });
     }
     if cfg.bind.is_empty() {
@@ -246,14 +265,15 @@ pub async fn start(
             Some((primary, alt_ip))
         }
     };
+    let shards = shard_count(cfg);
     let bound = if cfg.port != 0 {
-        bind_all(cfg, cfg.port, alt)?
+        bind_all(cfg, cfg.port, alt, shards)?
     } else {
         // An ephemeral UDP port may be taken on TCP (or port + 1 on UDP): try a few.
         let mut last = None;
         let mut ok = None;
         for _ in 0..32 {
-            match bind_all(cfg, 0, alt) {
+            match bind_all(cfg, 0, alt, shards) {
                 Ok(b) => {
                     ok = Some(b);
                     break;
@@ -271,34 +291,43 @@ pub async fn start(
         alternate,
         ports: (bound.port, bound.alt_port),
     });
-    let core_cfg = core_config(cfg, rfc5780)?;
-    let mut seed = [0u8; 32];
-    rand::thread_rng().fill(&mut seed);
+    let ledger = AllocationLedger::new(cfg.max_allocations, cfg.max_allocations_per_user);
     let now = Instant::now();
-    let core = Server::new(core_cfg, now, unix_now(), StdRng::from_seed(seed));
-    let shared = Shared::new(core, metrics);
+    let mut shard_list = Vec::with_capacity(shards);
+    for i in 0..shards {
+        let core_cfg = core_config(cfg, rfc5780, port_slice(cfg, i, shards), ledger.clone())?;
+        let mut seed = [0u8; 32];
+        rand::thread_rng().fill(&mut seed);
+        let core = Server::new(core_cfg, now, unix_now(), StdRng::from_seed(seed));
+        shard_list.push(Shared::new(core, metrics.clone()));
+    }
 
     let mut handle = TurnHandle {
         udp: Vec::new(),
         tcp: Vec::new(),
         tls: Vec::new(),
-        shared: Some(shared.clone()),
+        shards: shard_list.clone(),
+        tasks: Vec::new(),
     };
     let mut tasks = Vec::new();
-    {
-        let mut st = shared.lock();
-        for (local, socket) in bound.udp.into_iter().chain(bound.alt_udp) {
+    for (local, group) in bound.udp {
+        handle.udp.push(local);
+        for (shard, socket) in shard_list.iter().zip(group) {
             let socket = Arc::new(socket);
-            st.udp.insert(local, socket.clone());
-            tasks.push(udp::spawn(shared.clone(), socket, local));
-            if local.port() == bound.port && cfg.bind.contains(&local.ip()) {
-                handle.udp.push(local);
-            }
+            shard.lock().udp.insert(local, socket.clone());
+            tasks.push(udp::spawn(shard.clone(), socket, local));
         }
+    }
+    for (local, socket) in bound.alt_udp {
+        let socket = Arc::new(socket);
+        for shard in &shard_list {
+            shard.lock().udp.insert(local, socket.clone());
+        }
+        tasks.push(udp::spawn(shard_list[0].clone(), socket, local));
     }
     for (local, listener) in bound.tcp {
         tasks.push(stream::spawn_listener(
-            shared.clone(),
+            shard_list.clone(),
             listener,
             local,
             None,
@@ -319,7 +348,7 @@ pub async fn start(
             let local = listener.local_addr().unwrap_or(addr);
             tls_port = local.port();
             tasks.push(stream::spawn_listener(
-                shared.clone(),
+                shard_list.clone(),
                 listener,
                 local,
                 Some(acceptor.clone()),
@@ -327,10 +356,52 @@ pub async fn start(
             handle.tls.push(local);
         }
     }
-    tasks.push(spawn_timer(shared.clone()));
-    shared.lock().tasks.extend(tasks);
-    tracing::info!(udp = ?handle.udp, tcp = ?handle.tcp, tls = ?handle.tls, "STUN/TURN listening");
+    for shard in &shard_list {
+        tasks.push(spawn_timer(shard.clone()));
+    }
+    tasks.push(spawn_metrics(shard_list, metrics));
+    handle.tasks = tasks;
+    tracing::info!(udp = ?handle.udp, tcp = ?handle.tcp, tls = ?handle.tls, shards, "STUN/TURN listening");
     Ok(handle)
+}
+
+/// How many cores serve: `workers`, or one per CPU, at most one per two relay ports.
+fn shard_count(cfg: &crate::TurnConfig) -> usize {
+    let wanted = if cfg.workers == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.workers
+    };
+    let ports = usize::from(cfg.max_port - cfg.min_port) + 1;
+    wanted.clamp(1, 64).min((ports / 2).max(1))
+}
+
+/// Shard `i`'s slice of the relay port range (slices are even-aligned so EVEN-PORT pairs fit).
+fn port_slice(cfg: &crate::TurnConfig, i: usize, shards: usize) -> (u16, u16) {
+    let total = usize::from(cfg.max_port - cfg.min_port) + 1;
+    let chunk = (total / shards) & !1;
+    let start = usize::from(cfg.min_port) + i * chunk;
+    let end = if i + 1 == shards {
+        usize::from(cfg.max_port)
+    } else {
+        start + chunk - 1
+    };
+    (start as u16, end as u16)
+}
+
+/// Publish the shards' counters once a second.
+fn spawn_metrics(
+    shards: Vec<Arc<Shared>>,
+    metrics: Arc<crate::Metrics>,
+) -> tokio::task::AbortHandle {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            state::publish_metrics(&shards, &metrics);
+        }
+    })
+    .abort_handle()
 }
 
 /// Drive the core's timers, re-anchor its wall clock and publish its counters.
@@ -346,7 +417,6 @@ fn spawn_timer(shared: Arc<Shared>) -> tokio::task::AbortHandle {
             st.core.handle_timeout(now);
             st.core.set_unix_time(now, unix_now());
             st.drain(&shared, now);
-            shared.publish_metrics(&st);
         }
     })
     .abort_handle()

@@ -20,9 +20,22 @@ fn domain(addr: &SocketAddr) -> Domain {
 /// A UDP socket bound to `addr`, non-blocking, with large buffers. IPv6 sockets are
 /// IPv6-only so that an IPv4 listener on the same port can coexist.
 pub fn udp(addr: SocketAddr, listener: bool) -> io::Result<tokio::net::UdpSocket> {
+    udp_shared(addr, listener, false)
+}
+
+/// Like [`udp`]; with `reuse_port`, several sockets share the address and the kernel spreads
+/// clients across them by their address (SO_REUSEPORT), one socket per shard.
+pub fn udp_shared(
+    addr: SocketAddr,
+    listener: bool,
+    reuse_port: bool,
+) -> io::Result<tokio::net::UdpSocket> {
     let s = Socket::new(domain(&addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
+    }
+    if reuse_port {
+        s.set_reuse_port(true)?;
     }
     let size = if listener {
         LISTENER_BUFFER

@@ -54,8 +54,6 @@ pub struct State {
     pub pending_splices: HashMap<FiveTuple, (ConnectionId, TcpStream)>,
     /// Spliced connections, to close them on request.
     pub spliced: HashMap<ConnectionId, FiveTuple>,
-    /// Tasks to stop at shutdown (listeners, timer).
-    pub tasks: Vec<AbortHandle>,
     tx_buf: Vec<u8>,
 }
 
@@ -77,7 +75,6 @@ impl Shared {
                 peer_streams: HashMap::new(),
                 pending_splices: HashMap::new(),
                 spliced: HashMap::new(),
-                tasks: Vec::new(),
                 tx_buf: Vec::with_capacity(1500),
             }),
             metrics,
@@ -93,24 +90,46 @@ impl Shared {
     pub fn send_failed(&self) {
         self.send_failures.fetch_add(1, Relaxed);
     }
+}
 
-    /// Copy the core's counters into the shared metrics.
-    pub fn publish_metrics(&self, st: &State) {
-        let s = st.core.stats();
-        let m = &self.metrics;
-        m.stun_binding_requests.store(s.binding_requests, Relaxed);
-        m.turn_requests.store(s.turn_requests, Relaxed);
-        m.turn_error_responses.store(s.error_responses, Relaxed);
-        m.turn_auth_failures.store(s.auth_failures, Relaxed);
-        m.turn_allocations.store(s.allocations as i64, Relaxed);
-        m.turn_allocations_total.store(s.allocations_total, Relaxed);
-        m.turn_relayed_packets.store(s.relayed_packets, Relaxed);
-        m.turn_relayed_bytes.store(s.relayed_bytes, Relaxed);
-        m.turn_dropped_packets.store(
-            s.dropped_packets + self.send_failures.load(Relaxed),
-            Relaxed,
-        );
+/// Copy the cores' counters, summed over shards, into the shared metrics.
+pub fn publish_metrics(shards: &[Arc<Shared>], metrics: &Metrics) {
+    let mut t = ::turn::server::Stats::default();
+    let mut failures = 0;
+    for shard in shards {
+        let s = shard.lock().core.stats();
+        t.binding_requests += s.binding_requests;
+        t.turn_requests += s.turn_requests;
+        t.error_responses += s.error_responses;
+        t.auth_failures += s.auth_failures;
+        t.allocations += s.allocations;
+        t.allocations_total += s.allocations_total;
+        t.relayed_packets += s.relayed_packets;
+        t.relayed_bytes += s.relayed_bytes;
+        t.dropped_packets += s.dropped_packets;
+        failures += shard.send_failures.load(Relaxed);
     }
+    metrics
+        .stun_binding_requests
+        .store(t.binding_requests, Relaxed);
+    metrics.turn_requests.store(t.turn_requests, Relaxed);
+    metrics
+        .turn_error_responses
+        .store(t.error_responses, Relaxed);
+    metrics.turn_auth_failures.store(t.auth_failures, Relaxed);
+    metrics
+        .turn_allocations
+        .store(t.allocations as i64, Relaxed);
+    metrics
+        .turn_allocations_total
+        .store(t.allocations_total, Relaxed);
+    metrics
+        .turn_relayed_packets
+        .store(t.relayed_packets, Relaxed);
+    metrics.turn_relayed_bytes.store(t.relayed_bytes, Relaxed);
+    metrics
+        .turn_dropped_packets
+        .store(t.dropped_packets + failures, Relaxed);
 }
 
 impl State {

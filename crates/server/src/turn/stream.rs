@@ -23,9 +23,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The shard serving a stream client: by its IP address, so that an RFC 6062 client's
+/// control and data connections meet in the same core.
+fn shard_for(shards: &[Arc<Shared>], client: SocketAddr) -> Arc<Shared> {
+    let key = match client.ip() {
+        std::net::IpAddr::V4(ip) => u128::from(u32::from(ip)),
+        std::net::IpAddr::V6(ip) => u128::from(ip),
+    };
+    shards[(key % shards.len() as u128) as usize].clone()
+}
+
 /// Accept TCP (and, with `tls`, TLS) clients on `listener`.
 pub fn spawn_listener(
-    shared: Arc<Shared>,
+    shards: Vec<Arc<Shared>>,
     listener: TcpListener,
     local: SocketAddr,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -40,7 +50,7 @@ pub fn spawn_listener(
                 }
             };
             let _ = stream.set_nodelay(true);
-            let shared = shared.clone();
+            let shared = shard_for(&shards, client);
             match tls.clone() {
                 None => {
                     let ft = FiveTuple {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use server::turn::{start, TurnHandle};
 use server::{Metrics, TurnConfig};
+use turn::client::{Client, ClientConfig, ClientEvent};
 
 pub const SECRET: &str = "rest-secret-for-tests";
 
@@ -165,4 +166,81 @@ pub async fn uclient_zero_loss(server: SocketAddr, extra: &[&str]) -> UclientRep
     assert_eq!(report.lost, 0, "lost packets: {report:?}\n{out}");
     assert_eq!(report.sent, report.received, "{out}");
     report
+}
+
+/// The Rendezvous TURN client core driven over a real UDP socket.
+pub struct Driver {
+    pub client: Client,
+    pub socket: tokio::net::UdpSocket,
+    pub events: Vec<ClientEvent>,
+    pub received: Vec<(SocketAddr, Vec<u8>)>,
+}
+
+impl Driver {
+    pub fn new(
+        server: SocketAddr,
+        socket: tokio::net::UdpSocket,
+        user: &str,
+        password: &str,
+    ) -> Driver {
+        use rand::SeedableRng;
+        Driver {
+            client: Client::new(
+                ClientConfig {
+                    server,
+                    reliable: false,
+                    username: user.into(),
+                    password: password.into(),
+                    lifetime: None,
+                    ipv6: false,
+                },
+                rand::rngs::StdRng::seed_from_u64(u64::from(
+                    socket.local_addr().map_or(0, |a| a.port()),
+                )),
+            ),
+            socket,
+            events: Vec::new(),
+            received: Vec::new(),
+        }
+    }
+
+    pub async fn flush(&mut self) {
+        let mut buf = Vec::new();
+        while let Some(to) = self.client.poll_transmit(&mut buf) {
+            self.socket.send_to(&buf, to).await.unwrap();
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// Drive the client for `d` of real time.
+    pub async fn run_for(&mut self, d: Duration) {
+        let end = tokio::time::Instant::now() + d;
+        let mut buf = vec![0u8; 2048];
+        loop {
+            self.flush().await;
+            let wake = self
+                .client
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .map_or(end, |t| t.min(end));
+            tokio::select! {
+                r = self.socket.recv_from(&mut buf) => {
+                    if let Ok((n, _)) = r {
+                        if let Some(got) = self.client.handle_input(std::time::Instant::now(), &buf[..n]) {
+                            self.received.push((got.peer, buf[got.data].to_vec()));
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {
+                    self.client.handle_timeout(std::time::Instant::now());
+                    if tokio::time::Instant::now() >= end {
+                        self.flush().await;
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
