@@ -31,6 +31,9 @@ pub fn spawn_udp(shared: Arc<Shared>, relay: RelayId, socket: Arc<UdpSocket>) ->
                 Ok(r) => r,
                 Err(e) => {
                     tracing::trace!(error = %e, "relay receive error ignored");
+                    if !super::udp::is_transient(&e) {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
                     continue;
                 }
             };

@@ -20,8 +20,14 @@ pub fn spawn(
         loop {
             let (len, from) = match socket.recv_from(&mut buf).await {
                 Ok(r) => r,
-                // ICMP errors surface here on Linux; they concern one client only.
-                Err(_) => continue,
+                Err(e) => {
+                    // ICMP errors surface here on Linux and concern one client only; pause
+                    // briefly on anything else so a persistent error cannot spin.
+                    if !is_transient(&e) {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    }
+                    continue;
+                }
             };
             let five_tuple = FiveTuple {
                 client: from,
@@ -44,4 +50,13 @@ pub fn spawn(
         }
     })
     .abort_handle()
+}
+
+/// Errors a UDP receive reports for one remote party (ICMP unreachable and the like).
+pub fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | Interrupted | WouldBlock
+    )
 }
