@@ -120,7 +120,7 @@ async fn uclient_client_to_client() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_rtp_rtcp_pairs_with_even_port_and_reservation() {
-    uclient_mode(&["-u", "alice", "-w", "secret", "-m", "2"], false).await;
+    uclient_mode(&["-u", "alice", "-w", "secret", "-m", "4"], false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

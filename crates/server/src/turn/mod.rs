@@ -5,11 +5,12 @@
 //! - Sharding: `workers` cores (0 = one per CPU), each behind its own `std::sync::Mutex`
 //!   held only for a core call and the non-blocking sends that follow (`try_send_to`), never
 //!   across an await. Each shard has its own UDP socket on every listen address
-//!   (SO_REUSEPORT: the kernel keeps a client on one socket, so on one shard), its own slice
-//!   of the relay port range and its own timers; stream clients are assigned to a shard by
-//!   IP address (RFC 6062 control and data connections meet in one core); RFC 5780 alternate
-//!   sockets belong to shard 0 but every shard can send from them. Allocation quotas are one
-//!   ledger shared by all shards.
+//!   (SO_REUSEPORT: the kernel keeps a client on one socket, so on one shard) and its own
+//!   timers; stream clients are assigned to a shard by IP address (RFC 6062 control and data
+//!   connections meet in one core); RFC 5780 alternate sockets belong to shard 0 but every
+//!   shard can send from them. Allocation quotas and the relay port pool (with its
+//!   RESERVATION-TOKENs, which an RTP/RTCP pair may redeem on another shard) are shared
+//!   objects touched only when allocations come and go, never per packet.
 //! - UDP paths reuse one buffer per socket task: no allocation per datagram. Relay sockets
 //!   receive at an offset so the core frames peer data in place. Stream clients get their
 //!   bytes through a bounded queue (one copy per message).
@@ -32,7 +33,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ::turn::server::{
-    AllocationLedger, PeerPolicy, PolicyError, Quotas, Rfc5780, Server, ServerConfig,
+    AllocationLedger, PeerPolicy, PolicyError, Quotas, RelayPorts, Rfc5780, Server, ServerConfig,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -71,6 +72,14 @@ pub enum TurnStartError {
 }
 
 impl TurnHandle {
+    /// Allocations held by each shard (for tests and diagnostics).
+    pub fn shard_allocations(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .map(|s| s.lock().core.allocation_count())
+            .collect()
+    }
+
     /// Stop every listener, relay and connection task.
     pub async fn shutdown(self) {
         for t in &self.tasks {
@@ -108,7 +117,7 @@ fn unix_now() -> u64 {
 fn core_config(
     cfg: &crate::TurnConfig,
     rfc5780: Option<Rfc5780>,
-    ports: (u16, u16),
+    relay_ports: Arc<RelayPorts>,
     ledger: Arc<AllocationLedger>,
 ) -> Result<ServerConfig, TurnStartError> {
     let policy = PeerPolicy::new(&cfg.allow_peers, &cfg.deny_peers)?;
@@ -149,8 +158,8 @@ fn core_config(
         relay_ipv6,
         external_ipv4,
         external_ipv6,
-        min_port: ports.0,
-        max_port: ports.1,
+        min_port: cfg.min_port,
+        max_port: cfg.max_port,
         quotas: Quotas {
             max_allocations: cfg.max_allocations,
             max_allocations_per_user: cfg.max_allocations_per_user,
@@ -162,6 +171,7 @@ fn core_config(
         max_lifetime: cfg.max_lifetime,
         nonce_lifetime: cfg.nonce_lifetime,
         ledger: Some(ledger),
+        relay_ports: Some(relay_ports),
     })
 }
 
@@ -292,13 +302,12 @@ pub async fn start(
         ports: (bound.port, bound.alt_port),
     });
     let ledger = AllocationLedger::new(cfg.max_allocations, cfg.max_allocations_per_user);
+    let relay_ports = RelayPorts::new(cfg.min_port, cfg.max_port, StdRng::from_seed(random_seed()));
     let now = Instant::now();
     let mut shard_list = Vec::with_capacity(shards);
-    for i in 0..shards {
-        let core_cfg = core_config(cfg, rfc5780, port_slice(cfg, i, shards), ledger.clone())?;
-        let mut seed = [0u8; 32];
-        rand::thread_rng().fill(&mut seed);
-        let core = Server::new(core_cfg, now, unix_now(), StdRng::from_seed(seed));
+    for _ in 0..shards {
+        let core_cfg = core_config(cfg, rfc5780, relay_ports.clone(), ledger.clone())?;
+        let core = Server::new(core_cfg, now, unix_now(), StdRng::from_seed(random_seed()));
         shard_list.push(Shared::new(core, metrics.clone()));
     }
 
@@ -365,28 +374,20 @@ pub async fn start(
     Ok(handle)
 }
 
-/// How many cores serve: `workers`, or one per CPU, at most one per two relay ports.
+/// How many cores serve: `workers`, or one per CPU (at most 64).
 fn shard_count(cfg: &crate::TurnConfig) -> usize {
     let wanted = if cfg.workers == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         cfg.workers
     };
-    let ports = usize::from(cfg.max_port - cfg.min_port) + 1;
-    wanted.clamp(1, 64).min((ports / 2).max(1))
+    wanted.clamp(1, 64)
 }
 
-/// Shard `i`'s slice of the relay port range (slices are even-aligned so EVEN-PORT pairs fit).
-fn port_slice(cfg: &crate::TurnConfig, i: usize, shards: usize) -> (u16, u16) {
-    let total = usize::from(cfg.max_port - cfg.min_port) + 1;
-    let chunk = (total / shards) & !1;
-    let start = usize::from(cfg.min_port) + i * chunk;
-    let end = if i + 1 == shards {
-        usize::from(cfg.max_port)
-    } else {
-        start + chunk - 1
-    };
-    (start as u16, end as u16)
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    rand::thread_rng().fill(&mut seed);
+    seed
 }
 
 /// Publish the shards' counters once a second.

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use stun::{Attribute, AttributeType, ErrorCode, Message, Method};
 
 use super::allocation::{AllocKey, Allocation, Family, PendingAllocate, PendingResponse, Relay};
@@ -14,7 +13,7 @@ use super::ratelimit::TokenBucket;
 use super::request::Auth;
 use super::timers::Timer;
 use super::types::{Event, RelayId, RelayOpenError, RelayProtocol};
-use super::{RelayEntry, Reservation, Server};
+use super::{RelayEntry, Server};
 
 /// An optional attribute: absent, present and valid, or present and malformed (400).
 fn optional<'a, T>(
@@ -142,7 +141,7 @@ impl Server {
         if additional.is_some() {
             match self.relay_ip(Family::V6, &from.local) {
                 None => address_error = Some((Family::V6, ErrorCode::ADDRESS_FAMILY_NOT_SUPPORTED)),
-                Some(ip) => match self.ports.take_any() {
+                Some(ip) => match self.relay_ports.take_any() {
                     Some(p) => second = Some((ip, p)),
                     None => address_error = Some((Family::V6, ErrorCode::INSUFFICIENT_CAPACITY)),
                 },
@@ -211,14 +210,14 @@ impl Server {
         even: Option<bool>,
     ) -> Option<(u16, Option<u64>)> {
         if let Some(token) = token {
-            return self.reservations.remove(&token).map(|r| (r.port, None));
+            return self.relay_ports.redeem(token).map(|p| (p, None));
         }
         if let Some(reserve) = even {
-            let p = self.ports.take_even(reserve, &mut self.rng)?;
+            let p = self.relay_ports.take_even(reserve)?;
             let reservation = reserve.then(|| self.reserve(now, p + 1));
             return Some((p, reservation));
         }
-        self.ports.take_any().map(|p| (p, None))
+        self.relay_ports.take_any().map(|p| (p, None))
     }
 
     /// RFC 8656 §7.2 / §7.3: the lifetime granted for a requested one.
@@ -256,10 +255,8 @@ impl Server {
     }
 
     fn reserve(&mut self, now: Instant, port: u16) -> u64 {
-        let token: u64 = self.rng.gen();
         let expires = now + RESERVATION_LIFETIME;
-        self.reservations
-            .insert(token, Reservation { port, expires });
+        let token = self.relay_ports.reserve(port, expires);
         self.timers.push(expires, Timer::Reservation { token });
         token
     }
@@ -335,14 +332,14 @@ impl Server {
                 pending.attempts[slot] += 1;
                 let reserve = alloc
                     .reservation
-                    .filter(|t| entry.family == Family::V4 && self.reservations.contains_key(t));
+                    .filter(|t| entry.family == Family::V4 && self.relay_ports.is_reserved(*t));
                 let new_port = if pending.even {
-                    self.ports.take_even(reserve.is_some(), &mut self.rng)
+                    self.relay_ports.take_even(reserve.is_some())
                 } else {
-                    self.ports.take_any()
+                    self.relay_ports.take_any()
                 };
                 // The old port is someone else's for now; it goes back to the pool.
-                self.ports.release(r.port, &mut self.rng);
+                self.relay_ports.release(r.port);
                 let Some(port) = new_port else {
                     return self.relay_failed(now, key, entry.family, relay);
                 };
@@ -354,15 +351,14 @@ impl Server {
                     protocol: alloc.protocol,
                     dont_fragment: pending.dont_fragment,
                 };
-                if let Some(res) = reserve.and_then(|t| self.reservations.get_mut(&t)) {
-                    let stale = std::mem::replace(&mut res.port, port + 1);
-                    self.ports.release(stale, &mut self.rng);
+                if let Some(token) = reserve {
+                    self.relay_ports.retarget(token, port + 1);
                 }
                 self.events.push_back(event);
             }
             Err(_) => {
                 let port = r.port;
-                self.ports.release(port, &mut self.rng);
+                self.relay_ports.release(port);
                 self.relay_failed(now, key, entry.family, relay);
             }
         }

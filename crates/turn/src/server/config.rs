@@ -90,6 +90,9 @@ pub struct ServerConfig {
     /// Allocation quotas shared with other cores (sharded servers); None: this core keeps
     /// its own ledger with `quotas.max_allocations` and `quotas.max_allocations_per_user`.
     pub ledger: Option<std::sync::Arc<super::ledger::AllocationLedger>>,
+    /// Relay ports and reservations shared with other cores; None: this core keeps its own
+    /// pool of `min_port..=max_port`.
+    pub relay_ports: Option<std::sync::Arc<super::relay_ports::RelayPorts>>,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +116,7 @@ impl Default for ServerConfig {
             max_lifetime: Duration::from_secs(3600),
             nonce_lifetime: Duration::from_secs(600),
             ledger: None,
+            relay_ports: None,
         }
     }
 }

@@ -25,6 +25,7 @@ mod policy;
 mod ports;
 mod ratelimit;
 mod relay;
+mod relay_ports;
 mod request;
 mod slab;
 mod tcp;
@@ -40,7 +41,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rand::rngs::StdRng;
-use rand::{Rng, RngCore};
+use rand::{Rng, RngCore, SeedableRng};
 
 pub use auth::{AuthError, Credentials, Keys};
 pub use config::{
@@ -52,6 +53,7 @@ pub use policy::{canonical_ip, Cidr, CidrError, PeerPolicy, PolicyError};
 pub use ports::PortAllocator;
 pub use ratelimit::TokenBucket;
 pub use relay::{stream_frame_len, CHANNEL_NUMBERS, PEER_HEADROOM, PEER_TAILROOM};
+pub use relay_ports::RelayPorts;
 pub use types::{
     ConnectionId, Event, FiveTuple, RelayId, RelayOpenError, RelayProtocol, Stats, ToClient,
     ToPeer, Transmit, Transport,
@@ -71,13 +73,6 @@ struct RelayEntry {
     family: Family,
 }
 
-/// A port held for a later Allocate with RESERVATION-TOKEN (RFC 8656 §7.2).
-#[derive(Debug, Clone, Copy)]
-struct Reservation {
-    port: u16,
-    expires: Instant,
-}
-
 /// The STUN/TURN server state machine.
 pub struct Server {
     config: ServerConfig,
@@ -87,12 +82,11 @@ pub struct Server {
     rng: StdRng,
     epoch: Instant,
     unix_at_epoch: u64,
-    ports: PortAllocator,
+    relay_ports: Arc<RelayPorts>,
     allocations: Slab<Allocation>,
     by_five_tuple: HashMap<FiveTuple, AllocKey>,
     relays: Slab<RelayEntry>,
     ledger: Arc<AllocationLedger>,
-    reservations: HashMap<u64, Reservation>,
     connections: HashMap<u32, PeerConnection>,
     data_connections: HashMap<FiveTuple, u32>,
     next_connection: u32,
@@ -111,7 +105,13 @@ impl Server {
         let nonces = NonceSigner::new(key, now, config.nonce_lifetime);
         let per_sec = config.quotas.unauthenticated_per_second.max(1);
         let unauthenticated = SourceLimiter::new(per_sec, per_sec * 2, rng.gen());
-        let ports = PortAllocator::new(config.min_port, config.max_port, &mut rng);
+        let relay_ports = config.relay_ports.clone().unwrap_or_else(|| {
+            RelayPorts::new(
+                config.min_port,
+                config.max_port,
+                StdRng::seed_from_u64(rng.gen()),
+            )
+        });
         let credentials = Credentials::new(&config.realm, &config.users, &config.rest_secrets);
         let ledger = config.ledger.clone().unwrap_or_else(|| {
             AllocationLedger::new(
@@ -127,12 +127,11 @@ impl Server {
             rng,
             epoch: now,
             unix_at_epoch: unix_now,
-            ports,
+            relay_ports,
             allocations: Slab::default(),
             by_five_tuple: HashMap::new(),
             relays: Slab::default(),
             ledger,
-            reservations: HashMap::new(),
             connections: HashMap::new(),
             data_connections: HashMap::new(),
             next_connection: 1,
@@ -268,10 +267,7 @@ impl Server {
                 .get(index, generation)
                 .and_then(|a| a.channels.get(&number))
                 .is_some_and(|c| c.expires == at),
-            Timer::Reservation { token } => self
-                .reservations
-                .get(&token)
-                .is_some_and(|r| r.expires == at),
+            Timer::Reservation { token } => self.relay_ports.expires_at(token, at),
             Timer::Connection { id } => self
                 .connections
                 .get(&id)
@@ -324,11 +320,7 @@ impl Server {
                     a.channel_by_peer.remove(&peer);
                 }
             }
-            Timer::Reservation { token } => {
-                if let Some(r) = self.reservations.remove(&token) {
-                    self.ports.release(r.port, &mut self.rng);
-                }
-            }
+            Timer::Reservation { token } => self.relay_ports.expire(token),
             Timer::Connection { id } => self.connection_timed_out(now, id),
         }
     }
@@ -356,7 +348,7 @@ impl Server {
 
     fn close_relay(&mut self, id: RelayId, port: u16) {
         if self.relays.remove(id.index, id.generation).is_some() {
-            self.ports.release(port, &mut self.rng);
+            self.relay_ports.release(port);
             self.events.push_back(Event::CloseRelay { relay: id });
         }
     }

@@ -1,4 +1,6 @@
 use super::*;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use stun::{Attribute, ChannelData, PasswordAlgorithm};
 
 #[test]
@@ -516,4 +518,47 @@ fn send_indication_with_unknown_required_attribute_is_discarded() {
     };
     assert!(h.feed(c, &send(false)).0.is_some());
     assert!(h.feed(c, &send(true)).0.is_none());
+}
+
+#[test]
+fn reservation_token_redeemed_on_another_core() {
+    let pool = RelayPorts::new(50000, 50009, StdRng::seed_from_u64(3));
+    let shared = || ServerConfig {
+        relay_ports: Some(pool.clone()),
+        ..config()
+    };
+    let mut a = Harness::new(shared());
+    let mut b = Harness::new(shared());
+    let c1 = udp("203.0.113.7:40000");
+    let creds = a.login(c1, "alice", "secret");
+    let resp = a.authed(c1, Method::ALLOCATE, &creds, |b| {
+        b.add(&Attribute::RequestedTransport(17));
+        b.add(&Attribute::EvenPort { reserve: true });
+    });
+    let m = Message::parse(&resp).unwrap();
+    let rtp = m.xor_relayed_addresses().next().unwrap().port();
+    let token = match m.attribute(AttributeType::RESERVATION_TOKEN) {
+        Some(Ok(Attribute::ReservationToken(t))) => t,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(pool.available(), 8);
+    let c2 = udp("203.0.113.7:40001");
+    let creds2 = b.login(c2, "alice", "secret");
+    let resp = b.authed(c2, Method::ALLOCATE, &creds2, |b| {
+        b.add(&Attribute::RequestedTransport(17));
+        b.add(&Attribute::ReservationToken(token));
+    });
+    let m = Message::parse(&resp).unwrap();
+    assert_eq!(m.xor_relayed_addresses().next().unwrap().port(), rtp + 1);
+    // Core A's reservation timer finds the token redeemed and leaves the port alone.
+    a.advance(Duration::from_secs(31));
+    assert_eq!(pool.available(), 8);
+    // Both allocations end: every port is back in the shared pool.
+    a.advance(Duration::from_secs(600));
+    b.advance(Duration::from_secs(631));
+    assert_eq!(
+        (a.server.allocation_count(), b.server.allocation_count()),
+        (0, 0)
+    );
+    assert_eq!((pool.available(), pool.reservations()), (10, 0));
 }

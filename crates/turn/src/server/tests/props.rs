@@ -237,7 +237,7 @@ proptest! {
             }
             let relays_in_allocs: usize = s.allocations.iter().map(|(_, _, a)| a.relays.iter().flatten().count()).sum();
             prop_assert_eq!(relays_in_allocs, s.relays.len());
-            prop_assert_eq!(s.ports.available() + relays_in_allocs + s.reservations.len(), 6);
+            prop_assert_eq!(s.relay_ports.available() + relays_in_allocs + s.relay_ports.reservations(), 6);
         }
     }
 }
