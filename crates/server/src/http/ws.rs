@@ -82,7 +82,13 @@ async fn refuse_full(mut socket: WebSocket, switchboard: &Switchboard) {
         socket.send(Message::Text(error.to_json().into())).await?;
         socket.send(close_message(CloseReason::ServerFull)).await
     };
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, bye).await;
+    if let Ok(Ok(())) = tokio::time::timeout(WRITE_TIMEOUT, bye).await {
+        // Briefly, as in `run`: let the client's Close arrive rather than reset the connection.
+        let _ = tokio::time::timeout(CLOSE_WAIT_AT_SHUTDOWN, async {
+            while let Some(Ok(_)) = socket.recv().await {}
+        })
+        .await;
+    }
 }
 
 fn close_message(reason: CloseReason) -> Message {
