@@ -96,13 +96,10 @@ impl Echo {
         let thread = std::thread::Builder::new()
             .name("echo".into())
             .spawn(move || {
-                let mut buf = [0u8; 2048];
+                let mut bufs = Box::new([[0u8; 2048]; net::BATCH]);
                 while !s.load(Ordering::Relaxed) {
-                    if let Ok((n, from)) = std_sock.recv_from(&mut buf) {
-                        if std_sock.send_to(&buf[..n], from).is_ok() {
-                            e.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    let n = net::echo_batch(&std_sock, &mut bufs);
+                    e.fetch_add(n as u64, Ordering::Relaxed);
                 }
             })?;
         Ok(Echo {

@@ -186,8 +186,8 @@ buffers are not in it, so the figure is what an allocation costs beyond its sock
 (`OPEN`, then `CANDIDATE` with `dst`, which it relays like OFFER and ANSWER). Every message is \
 a typical trickle-ICE candidate (about 230 bytes of JSON) stamped with its send time. \
 10,000 WebSocket clients connect in pairs and stay connected for the whole test; memory per \
-client is the server's VmRSS growth over the last 9,900 of them (2 s after the last). Then 100 \
-pairs run a closed loop (8 messages in flight per pair, every delivery answered) for 5 s: \
+client is the server's VmRSS growth over the last 9,600 of them (the first 400 are the 200 pairs that carry traffic later) (2 s after the last). Then 200 \
+pairs run a closed loop (16 messages in flight per pair, every delivery answered) for 5 s: \
 relayed messages per second. Then the same pairs send 2,000 messages/s in total at a steady \
 pace for 5 s: relay latency (send to delivery, both ends in the load generator). Rendezvous runs \
 with `--max-messages-per-second 0` (its per-connection rate limit off; PeerJS has none).",

@@ -50,10 +50,10 @@ pub struct SignalArgs {
     #[arg(long, default_value_t = 100)]
     pub warmup: usize,
     /// Pairs that carry traffic in the throughput and latency phases.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 200)]
     pub pairs: usize,
     /// Messages in flight per pair in the throughput phase.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 16)]
     pub window: usize,
     /// Seconds of the throughput phase.
     #[arg(long, default_value_t = 5.0)]
@@ -154,7 +154,8 @@ async fn expect(ws: &mut Ws, typ: &str) -> Result<Value> {
 }
 
 async fn connect(url: &str) -> Result<Ws> {
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    // Without Nagle, as browsers open WebSockets.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
         .await
         .with_context(|| format!("connecting {url}"))?;
     Ok(ws)

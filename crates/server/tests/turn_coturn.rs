@@ -98,6 +98,12 @@ async fn uclient_dont_fragment() {
     uclient_mode(&["-g", "-u", "alice", "-w", "secret", "-c"], false).await;
 }
 
+/// Fifty clients at once, each with an RTP/RTCP pair, from one source address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uclient_fifty_clients() {
+    uclient_mode(&["-u", "alice", "-w", "secret", "-m", "50"], false).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uclient_tcp() {
     uclient_mode(&["-t", "-u", "alice", "-w", "secret", "-c"], false).await;

@@ -36,6 +36,7 @@ pub fn config() -> TurnConfig {
         static_auth_secrets: vec![SECRET.into()],
         allow_peers: vec!["127.0.0.0/8".into(), "::1/128".into()],
         relay_ip6: Some("::1".parse().unwrap()),
+        max_allocations_per_user: 1000,
         ..TurnConfig::default()
     }
 }

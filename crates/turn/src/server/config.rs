@@ -44,7 +44,8 @@ pub struct Quotas {
     pub max_permissions_per_allocation: usize,
     /// Bytes per second per allocation, both directions together; 0 = unlimited.
     pub max_bps_per_allocation: u64,
-    /// 401 responses per second per source IP (burst twice that).
+    /// 401/438 responses per second per source IP (burst twice that): bounds how much a
+    /// spoofed source can be sent, while many clients behind one NAT can still log in.
     pub unauthenticated_per_second: u64,
 }
 
@@ -55,7 +56,7 @@ impl Default for Quotas {
             max_allocations_per_user: 100,
             max_permissions_per_allocation: 64,
             max_bps_per_allocation: 0,
-            unauthenticated_per_second: 20,
+            unauthenticated_per_second: 100,
         }
     }
 }
