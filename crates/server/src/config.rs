@@ -97,7 +97,9 @@ pub struct SignalConfig {
     pub max_peers_per_room: usize,
     pub max_viewers_per_broadcast: usize,
     pub max_connections: usize,
-    /// Messages queued per connection before a slow reader is disconnected.
+    /// Per-connection send queue bound: a connection whose queue holds this many messages and
+    /// that has taken none for a second, or that holds four times this many, is closed as a slow
+    /// consumer (close code 4000) without delaying anyone else.
     pub send_queue: usize,
     /// How long a disconnected peer keeps its id for `resume`.
     pub resume_grace: Duration,
