@@ -38,12 +38,15 @@ pub enum Line {
 }
 
 impl Label {
+    /// Record a measurement. Figures that could not be computed (NaN, infinite: no samples,
+    /// no PID) are left out rather than written as JSON `null`.
     pub fn emit(
         &self,
         test: &str,
-        metrics: BTreeMap<String, f64>,
+        mut metrics: BTreeMap<String, f64>,
         detail: serde_json::Value,
     ) -> Result<()> {
+        metrics.retain(|_, v| v.is_finite());
         let line = Line::Result {
             test: test.to_owned(),
             server: self.server.clone(),

@@ -20,6 +20,15 @@ pub struct ReportArgs {
     /// The Markdown file whose sections are replaced.
     #[arg(long)]
     pub doc: PathBuf,
+    /// Directory of hand-written notes appended to each section: `<slug>.md`, where the slug
+    /// is the title in lower case with spaces as dashes (`turn-relay.md`, ...).
+    #[arg(long, default_value = "bench/notes")]
+    pub notes: PathBuf,
+}
+
+/// `TURN relay` -> `turn-relay`.
+pub fn slug(title: &str) -> String {
+    title.to_lowercase().replace(' ', "-")
 }
 
 /// What a row's ratio (ours / baseline, medians) should be.
@@ -461,7 +470,13 @@ pub fn run(args: ReportArgs) -> Result<()> {
     let (g, meta) = group(&lines);
     let mut doc = std::fs::read_to_string(&args.doc).unwrap_or_else(|_| "# Benchmarks\n".into());
     for s in SECTIONS {
-        doc = replace_section(&doc, s.title, &render(s, &g, &meta));
+        let mut body = render(s, &g, &meta);
+        let notes = args.notes.join(format!("{}.md", slug(s.title)));
+        if let Ok(text) = std::fs::read_to_string(&notes) {
+            body.push_str(text.trim_end());
+            body.push_str("\n\n");
+        }
+        doc = replace_section(&doc, s.title, &body);
     }
     let doc = doc.trim_end().to_owned() + "\n";
     std::fs::write(&args.doc, doc).with_context(|| format!("writing {}", args.doc.display()))?;
@@ -472,6 +487,12 @@ pub fn run(args: ReportArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs() {
+        assert_eq!(slug("TURN relay"), "turn-relay");
+        assert_eq!(slug("STUN Binding"), "stun-binding");
+    }
 
     #[test]
     fn numbers() {
