@@ -1,5 +1,5 @@
 //! The event loop shared by every subcommand: join a room, gather candidates, negotiate with
-//! each remote peer and drive their connections, handing connection events to an [`App`].
+//! each remote peer and drive their connections, handing connection events to an `App`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
@@ -116,7 +116,7 @@ fn parse_transport(s: &str) -> Result<TurnTransport, String> {
 /// What a subcommand does with its connections.
 pub(crate) trait App: Send {
     /// The offering side adds the channels and media its first offer carries.
-    fn prepare_offer(&mut self, api: &mut SdpApi<'_>);
+    fn prepare_offer(&mut self, peer: &PeerId, api: &mut SdpApi<'_>);
     /// A connection event. Mutations go through `ctx`, which drains after each.
     fn on_event(&mut self, ctx: &mut Ctx<'_>, event: Event) -> Result<(), PeerError>;
     /// The peer left the room or its connection ended.
@@ -302,7 +302,7 @@ impl Driver<'_> {
             s.add_local_candidate(c.candidate.clone(), &mut self.outbox);
         }
         if !polite {
-            s.offer(|api| app.prepare_offer(api), &mut self.outbox);
+            s.offer(|api| app.prepare_offer(&peer, api), &mut self.outbox);
         }
         let _ = s.drain(now, &mut self.net, &mut self.events);
         self.sessions.insert(peer, s);

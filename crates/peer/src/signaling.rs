@@ -1,7 +1,7 @@
 //! WebSocket client for the signaling protocol (`docs/protocol.md`): join a room, then exchange
 //! `signal` messages carrying SDP descriptions and trickled ICE candidates.
 //!
-//! The connection runs in its own task; [`Signaling`] is the handle: [`Signaling::send`] queues a
+//! The connection runs in its own task; [`Signaling`] is the handle: [`Signaling::signal`] queues a
 //! message, [`Signaling::recv`] yields what the server said.
 
 use std::time::Duration;

@@ -253,7 +253,7 @@ fn free_path(dir: &Path, name: &str) -> PathBuf {
 }
 
 impl App for Receiver<'_> {
-    fn prepare_offer(&mut self, api: &mut SdpApi<'_>) {
+    fn prepare_offer(&mut self, _peer: &PeerId, api: &mut SdpApi<'_>) {
         // An offer needs an SCTP association for the sender's channels to ride on.
         api.add_channel("rdv-control".to_owned());
     }

@@ -286,7 +286,7 @@ impl Sender<'_> {
 }
 
 impl App for Sender<'_> {
-    fn prepare_offer(&mut self, api: &mut SdpApi<'_>) {
+    fn prepare_offer(&mut self, _peer: &PeerId, api: &mut SdpApi<'_>) {
         if self.offered_channel.is_none() && self.peer.is_none() {
             self.offered_channel = Some(api.add_channel(LABEL.to_owned()));
         }

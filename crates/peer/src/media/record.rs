@@ -144,7 +144,7 @@ impl Recorder<'_> {
 }
 
 impl App for Recorder<'_> {
-    fn prepare_offer(&mut self, _api: &mut SdpApi<'_>) {
+    fn prepare_offer(&mut self, _peer: &PeerId, _api: &mut SdpApi<'_>) {
         // Viewers never offer (docs/protocol.md).
     }
 

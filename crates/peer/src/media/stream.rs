@@ -221,10 +221,12 @@ fn write_media(
 }
 
 impl App for Publisher<'_> {
-    fn prepare_offer(&mut self, api: &mut SdpApi<'_>) {
-        api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    fn prepare_offer(&mut self, peer: &PeerId, api: &mut SdpApi<'_>) {
+        let viewer = self.viewers.entry(peer.clone()).or_default();
+        viewer.video = Some(api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
         if self.audio.is_some() {
-            api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            viewer.audio =
+                Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
         }
     }
 
@@ -233,8 +235,8 @@ impl App for Publisher<'_> {
         viewer.pair = ctx.pair().or(viewer.pair.take());
         match event {
             Event::MediaAdded(m) => match m.kind {
-                MediaKind::Video => viewer.video = Some(m.mid),
-                MediaKind::Audio => viewer.audio = Some(m.mid),
+                MediaKind::Video => viewer.video = viewer.video.or(Some(m.mid)),
+                MediaKind::Audio => viewer.audio = viewer.audio.or(Some(m.mid)),
             },
             Event::Connected => {
                 viewer.connected = true;

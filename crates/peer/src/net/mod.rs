@@ -94,7 +94,7 @@ pub struct LocalCandidate {
 /// Something the driver reports.
 #[derive(Debug, Clone)]
 pub enum NetEvent {
-    Candidate(LocalCandidate),
+    Candidate(Box<LocalCandidate>),
     /// A STUN or TURN server gave nothing; gathering goes on without it.
     ServerFailed {
         server: String,
@@ -156,6 +156,8 @@ pub struct Network {
     input_tx: mpsc::Sender<NetInput>,
     input_rx: mpsc::Receiver<NetInput>,
     relay_only: bool,
+    /// Remote addresses to permit, also on allocations that complete later.
+    permitted: Vec<IpAddr>,
     seed: u64,
     buf: Vec<u8>,
 }
@@ -174,6 +176,7 @@ impl Network {
             input_tx,
             input_rx,
             relay_only: config.relay_only,
+            permitted: Vec::new(),
             seed,
             buf: Vec::with_capacity(1500),
         };
@@ -274,7 +277,7 @@ impl Network {
                 name: url,
                 failed: false,
             });
-            net.flush_relay(idx);
+            net.flush_relay(now, idx);
         }
         Ok(net)
     }
@@ -342,7 +345,7 @@ impl Network {
             .any(|o| o.addr == c.addr && o.kind == c.kind);
         if !redundant {
             self.candidates.push(c.clone());
-            self.events.push_back(NetEvent::Candidate(c));
+            self.events.push_back(NetEvent::Candidate(Box::new(c)));
         }
     }
 
@@ -432,7 +435,7 @@ impl Network {
                     .handle_input(now, &data)
                     .map(|rx| (rx.peer, rx.data.to_vec()));
                 let destination = r.client.relayed();
-                self.flush_relay(relay);
+                self.flush_relay(now, relay);
                 let (source, data) = received?;
                 Some(Incoming {
                     source,
@@ -501,7 +504,7 @@ impl Network {
             if let Err(e) = self.relays[idx].client.send_to(now, destination, data) {
                 tracing::debug!("relay send to {destination}: {e}");
             }
-            self.flush_relay(idx);
+            self.flush_relay(now, idx);
             return;
         }
         tracing::debug!("no socket for source {source}");
@@ -510,6 +513,9 @@ impl Network {
     /// RFC 8656 §10: install permissions for a remote candidate's address on every allocation,
     /// so the peer's first checks are not dropped by our relays.
     pub fn permit(&mut self, now: Instant, ip: IpAddr) {
+        if !self.permitted.contains(&ip) {
+            self.permitted.push(ip);
+        }
         for idx in 0..self.relays.len() {
             let r = &mut self.relays[idx];
             if r.client
@@ -517,7 +523,7 @@ impl Network {
                 .is_some_and(|a| a.is_ipv4() == ip.is_ipv4())
             {
                 r.client.create_permission(now, ip);
-                self.flush_relay(idx);
+                self.flush_relay(now, idx);
             }
         }
     }
@@ -552,37 +558,39 @@ impl Network {
         }
         for idx in 0..self.relays.len() {
             self.relays[idx].client.handle_timeout(now);
-            self.flush_relay(idx);
+            self.flush_relay(now, idx);
         }
     }
 
     /// Sends what the TURN client queued and turns its events into candidates.
-    fn flush_relay(&mut self, idx: usize) {
+    fn flush_relay(&mut self, now: Instant, idx: usize) {
         let r = &mut self.relays[idx];
-        while let Some(bytes) = r.client.poll_transmit() {
-            r.link.send(&bytes, r.client.server());
-        }
         while let Some(ev) = r.client.poll_event() {
             match ev {
                 TurnEvent::Allocated { relayed, .. } => {
+                    // Addresses learned before the allocation existed.
+                    for ip in self
+                        .permitted
+                        .iter()
+                        .filter(|ip| ip.is_ipv4() == relayed.is_ipv4())
+                    {
+                        r.client.create_permission(now, *ip);
+                    }
                     let local = r.link.local_addr().unwrap_or(relayed);
-                    let transport = r.client.transport();
-                    let server = r.client.server();
                     match Candidate::relayed(relayed, local, Protocol::Udp) {
                         Ok(candidate) => {
                             let c = LocalCandidate {
                                 candidate,
                                 kind: CandidateType::Relay,
                                 addr: relayed,
-                                server: Some(server),
-                                relay_transport: Some(transport),
+                                server: Some(r.client.server()),
+                                relay_transport: Some(r.client.transport()),
                             };
                             self.candidates.push(c.clone());
-                            self.events.push_back(NetEvent::Candidate(c));
+                            self.events.push_back(NetEvent::Candidate(Box::new(c)));
                         }
                         Err(e) => tracing::debug!("unusable relayed address {relayed}: {e}"),
                     }
-                    return self.flush_relay(idx);
                 }
                 TurnEvent::Failed(e) => {
                     r.failed = true;
@@ -590,9 +598,11 @@ impl Network {
                         server: r.name.clone(),
                         reason: e.to_string(),
                     });
-                    return self.flush_relay(idx);
                 }
             }
+        }
+        while let Some(bytes) = r.client.poll_transmit() {
+            r.link.send(&bytes, r.client.server());
         }
     }
 
@@ -600,7 +610,7 @@ impl Network {
     pub fn close(&mut self, now: Instant) {
         for idx in 0..self.relays.len() {
             self.relays[idx].client.close(now);
-            self.flush_relay(idx);
+            self.flush_relay(now, idx);
         }
     }
 
