@@ -149,7 +149,10 @@ async fn quotas_hold_across_shards() {
         drivers.push(d);
     }
     for d in &mut drivers {
-        d.run_for(Duration::from_millis(150)).await;
+        assert!(
+            d.run_until(Driver::allocate_settled, Duration::from_secs(20))
+                .await
+        );
     }
     let allocated = drivers
         .iter()
@@ -195,8 +198,10 @@ async fn clients_spread_over_shards() {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut d = Driver::new(server.udp[0], socket, "alice", "secret");
         d.client.allocate(std::time::Instant::now());
-        d.run_for(Duration::from_millis(100)).await;
-        assert!(d.client.relayed().is_some(), "allocated");
+        assert!(
+            d.run_until(|d| d.client.relayed().is_some(), Duration::from_secs(20))
+                .await
+        );
     }
     let per_shard = server.shard_allocations();
     assert_eq!(per_shard.len(), 4);

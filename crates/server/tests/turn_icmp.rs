@@ -17,7 +17,10 @@ async fn unreachable_peer_does_not_end_the_allocation() {
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let mut d = Driver::new(server.udp[0], socket, "alice", "secret");
     d.client.allocate(Instant::now());
-    d.run_for(Duration::from_millis(300)).await;
+    assert!(
+        d.run_until(Driver::allocate_settled, Duration::from_secs(20))
+            .await
+    );
     let relayed = match d.events.first() {
         Some(ClientEvent::Allocated { relayed, .. }) => *relayed,
         other => panic!("no allocation: {other:?}"),
@@ -32,11 +35,13 @@ async fn unreachable_peer_does_not_end_the_allocation() {
     };
     d.client
         .create_permission(Instant::now(), &[peer_addr.ip()]);
-    d.run_for(Duration::from_millis(200)).await;
-    assert!(
+    let permitted = |d: &Driver| {
         d.events
             .iter()
-            .any(|e| matches!(e, ClientEvent::PermissionCreated { .. })),
+            .any(|e| matches!(e, ClientEvent::PermissionCreated { .. }))
+    };
+    assert!(
+        d.run_until(permitted, Duration::from_secs(20)).await,
         "{:?}",
         d.events
     );
@@ -61,7 +66,10 @@ async fn unreachable_peer_does_not_end_the_allocation() {
         .unwrap();
     assert_eq!((&buf[..n], from), (&b"ping"[..], relayed));
     peer.send_to(b"pong", relayed).await.unwrap();
-    d.run_for(Duration::from_millis(300)).await;
+    assert!(
+        d.run_until(|d| !d.received.is_empty(), Duration::from_secs(20))
+            .await
+    );
     assert_eq!(d.received, vec![(peer_addr, b"pong".to_vec())]);
     assert!(!d.events.iter().any(|e| matches!(
         e,

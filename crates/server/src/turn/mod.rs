@@ -100,6 +100,11 @@ impl TurnHandle {
             for c in clients {
                 let _ = c.try_send(state::Outgoing::Close);
             }
+            shared
+                .held
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
         }
         // Let aborted tasks observe cancellation (and drop their sockets).
         tokio::task::yield_now().await;
@@ -304,11 +309,12 @@ pub async fn start(
     let ledger = AllocationLedger::new(cfg.max_allocations, cfg.max_allocations_per_user);
     let relay_ports = RelayPorts::new(cfg.min_port, cfg.max_port, StdRng::from_seed(random_seed()));
     let now = Instant::now();
+    let held = state::HeldPorts::default();
     let mut shard_list = Vec::with_capacity(shards);
     for _ in 0..shards {
         let core_cfg = core_config(cfg, rfc5780, relay_ports.clone(), ledger.clone())?;
         let core = Server::new(core_cfg, now, unix_now(), StdRng::from_seed(random_seed()));
-        shard_list.push(Shared::new(core, metrics.clone()));
+        shard_list.push(Shared::new(core, metrics.clone(), held.clone()));
     }
 
     let mut handle = TurnHandle {

@@ -57,15 +57,20 @@ pub struct State {
     tx_buf: Vec<u8>,
 }
 
+/// Sockets holding RESERVATION-TOKEN ports until an allocation (on any shard) uses them.
+pub type HeldPorts = Arc<Mutex<HashMap<u16, UdpSocket>>>;
+
 pub struct Shared {
     state: Mutex<State>,
+    /// Shared by all shards: a token issued on one may be redeemed on another.
+    pub held: HeldPorts,
     pub metrics: Arc<Metrics>,
     /// Sends that failed (to peers or clients), counted and otherwise ignored.
     pub send_failures: AtomicU64,
 }
 
 impl Shared {
-    pub fn new(core: Server, metrics: Arc<Metrics>) -> Arc<Shared> {
+    pub fn new(core: Server, metrics: Arc<Metrics>, held: HeldPorts) -> Arc<Shared> {
         Arc::new(Shared {
             state: Mutex::new(State {
                 core,
@@ -77,6 +82,7 @@ impl Shared {
                 spliced: HashMap::new(),
                 tx_buf: Vec::with_capacity(1500),
             }),
+            held,
             metrics,
             send_failures: AtomicU64::new(0),
         })
@@ -208,6 +214,35 @@ impl State {
                 }
             }
             Event::CloseClient { client } => self.close_client(&client),
+            Event::HoldPort {
+                relay,
+                mut addr,
+                client,
+            } => {
+                let bound = (|| {
+                    if addr.ip().is_unspecified() {
+                        addr.set_ip(sockets::local_ip_towards(client)?);
+                    }
+                    sockets::udp(addr, false)
+                })();
+                let result = match bound {
+                    Ok(socket) => {
+                        lock_held(&shared.held).insert(addr.port(), socket);
+                        Ok(())
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                        Err(RelayOpenError::AddrInUse)
+                    }
+                    Err(e) => {
+                        tracing::debug!(%addr, error = %e, "could not hold a reserved port");
+                        Err(RelayOpenError::Other)
+                    }
+                };
+                self.core.handle_port_held(now, relay, result);
+            }
+            Event::ReleasePort { port } => {
+                lock_held(&shared.held).remove(&port);
+            }
             other => tracing::debug!(?other, "unhandled core event"),
         }
     }
@@ -232,7 +267,14 @@ impl State {
         }
         let (local, udp, task) = match protocol {
             RelayProtocol::Udp => {
-                let socket = sockets::udp(addr, false)?;
+                // A reserved port is already bound: take that socket over.
+                let held = lock_held(&shared.held)
+                    .remove(&addr.port())
+                    .filter(|s| s.local_addr().is_ok_and(|l| l == addr));
+                let socket = match held {
+                    Some(s) => s,
+                    None => sockets::udp(addr, false)?,
+                };
                 if dont_fragment {
                     sockets::set_dont_fragment(&socket, addr.is_ipv6())?;
                 }
@@ -255,6 +297,10 @@ impl State {
         self.relays.insert(relay, RelaySocket { udp, local, task });
         Ok(local)
     }
+}
+
+fn lock_held(held: &HeldPorts) -> MutexGuard<'_, HashMap<u16, UdpSocket>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn send_transmit(

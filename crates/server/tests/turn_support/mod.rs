@@ -215,6 +215,28 @@ impl Driver {
         }
     }
 
+    /// Drive the client until `done` holds (checked after every input), at most `limit`.
+    pub async fn run_until(&mut self, done: impl Fn(&Driver) -> bool, limit: Duration) -> bool {
+        let end = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < end {
+            if done(self) {
+                return true;
+            }
+            self.run_for(Duration::from_millis(20)).await;
+        }
+        done(self)
+    }
+
+    /// Whether the client has heard of an allocation outcome (success or failure).
+    pub fn allocate_settled(&self) -> bool {
+        self.events.iter().any(|e| {
+            matches!(
+                e,
+                ClientEvent::Allocated { .. } | ClientEvent::RequestFailed { .. }
+            )
+        })
+    }
+
     /// Drive the client for `d` of real time.
     pub async fn run_for(&mut self, d: Duration) {
         let end = tokio::time::Instant::now() + d;

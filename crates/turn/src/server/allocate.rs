@@ -135,6 +135,7 @@ impl Server {
             self.ledger.release(&auth.username);
             return self.respond_error(&reply, m, ErrorCode::INSUFFICIENT_CAPACITY);
         };
+
         // RFC 8656 §7.2: ADDITIONAL-ADDRESS-FAMILY failures do not fail the allocation.
         let mut address_error = None;
         let mut second = None;
@@ -183,13 +184,22 @@ impl Server {
         self.stats.allocations_total += 1;
         self.timers
             .push(expires, Timer::Allocation { index, generation });
-        self.open_relay(
+        // With a reservation the next port is held first; the relay opens once it is.
+        let relay = self.open_relay(
             key,
             primary,
             SocketAddr::new(primary_ip, port),
             protocol,
             dont_fragment,
+            reservation.is_none(),
         );
+        if let (Some(relay), Some(_)) = (relay, reservation) {
+            self.events.push_back(Event::HoldPort {
+                relay,
+                addr: SocketAddr::new(primary_ip, port + 1),
+                client: from.client,
+            });
+        }
         if let Some((ip, p)) = second {
             self.open_relay(
                 key,
@@ -197,6 +207,7 @@ impl Server {
                 SocketAddr::new(ip, p),
                 protocol,
                 dont_fragment,
+                true,
             );
         }
     }
@@ -261,6 +272,8 @@ impl Server {
         token
     }
 
+    /// Register a relay of `family` for the allocation; with `emit`, ask the driver to open
+    /// it now.
     fn open_relay(
         &mut self,
         key: AllocKey,
@@ -268,12 +281,11 @@ impl Server {
         addr: SocketAddr,
         protocol: RelayProtocol,
         dont_fragment: bool,
-    ) {
+        emit: bool,
+    ) -> Option<RelayId> {
         let (index, generation) = self.relays.insert(RelayEntry { alloc: key, family });
         let id = RelayId { index, generation };
-        let Some(alloc) = self.allocations.get_mut(key.index, key.generation) else {
-            return;
-        };
+        let alloc = self.allocations.get_mut(key.index, key.generation)?;
         alloc.relays[family as usize] = Some(Relay {
             id,
             port: addr.port(),
@@ -282,12 +294,72 @@ impl Server {
             advertised: None,
         });
         let client = alloc.five_tuple.client;
-        self.events.push_back(Event::OpenRelay {
-            relay: id,
-            addr,
+        if emit {
+            self.events.push_back(Event::OpenRelay {
+                relay: id,
+                addr,
+                client,
+                protocol,
+                dont_fragment,
+            });
+        }
+        Some(id)
+    }
+
+    /// The driver's answer to `Event::HoldPort`: the reserved port is held, so the relay
+    /// itself opens; if the port is taken by someone else, another even pair is tried.
+    pub(super) fn port_held(
+        &mut self,
+        now: Instant,
+        relay: RelayId,
+        result: Result<(), RelayOpenError>,
+    ) {
+        // A hold whose allocation went away meanwhile is released when its reservation
+        // lapses (`ReleasePort`).
+        let Some(entry) = self.relays.get(relay.index, relay.generation).copied() else {
+            return;
+        };
+        let key = entry.alloc;
+        let Some(alloc) = self.allocations.get_mut(key.index, key.generation) else {
+            return;
+        };
+        let (Some(pending), Some(r), Some(token)) = (
+            alloc.pending.as_mut(),
+            alloc.relays[entry.family as usize].as_mut(),
+            alloc.reservation,
+        ) else {
+            return;
+        };
+        let client = alloc.five_tuple.client;
+        if result.is_ok() {
+            self.events.push_back(Event::OpenRelay {
+                relay,
+                addr: SocketAddr::new(r.requested_ip, r.port),
+                client,
+                protocol: alloc.protocol,
+                dont_fragment: pending.dont_fragment,
+            });
+            return;
+        }
+        pending.attempts[0] += 1;
+        let retry = pending.attempts[0] <= RELAY_OPEN_ATTEMPTS;
+        let new_pair = if retry {
+            self.relay_ports.take_even(true)
+        } else {
+            None
+        };
+        let Some(port) = new_pair else {
+            let port = r.port;
+            self.relay_ports.release(port);
+            return self.relay_failed(now, key, entry.family, relay);
+        };
+        self.relay_ports.release(r.port);
+        r.port = port;
+        self.relay_ports.retarget(token, port + 1);
+        self.events.push_back(Event::HoldPort {
+            relay,
+            addr: SocketAddr::new(r.requested_ip, port + 1),
             client,
-            protocol,
-            dont_fragment,
         });
     }
 
@@ -351,8 +423,13 @@ impl Server {
                     protocol: alloc.protocol,
                     dont_fragment: pending.dont_fragment,
                 };
-                if let Some(token) = reserve {
-                    self.relay_ports.retarget(token, port + 1);
+                if let Some(old) = reserve.and_then(|t| self.relay_ports.retarget(t, port + 1)) {
+                    self.events.push_back(Event::ReleasePort { port: old });
+                    self.events.push_back(Event::HoldPort {
+                        relay,
+                        addr: SocketAddr::new(r.requested_ip, port + 1),
+                        client: alloc.five_tuple.client,
+                    });
                 }
                 self.events.push_back(event);
             }

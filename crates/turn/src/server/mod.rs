@@ -186,6 +186,16 @@ impl Server {
         self.relay_opened(now, relay, result);
     }
 
+    /// The driver's answer to `Event::HoldPort`.
+    pub fn handle_port_held(
+        &mut self,
+        now: Instant,
+        relay: RelayId,
+        result: Result<(), RelayOpenError>,
+    ) {
+        self.port_held(now, relay, result);
+    }
+
     /// A client TCP/TLS connection closed: RFC 8656 §3.1 its allocation goes with it.
     pub fn handle_client_closed(&mut self, now: Instant, client: FiveTuple) {
         let _ = now;
@@ -320,7 +330,11 @@ impl Server {
                     a.channel_by_peer.remove(&peer);
                 }
             }
-            Timer::Reservation { token } => self.relay_ports.expire(token),
+            Timer::Reservation { token } => {
+                if let Some(port) = self.relay_ports.expire(token) {
+                    self.events.push_back(Event::ReleasePort { port });
+                }
+            }
             Timer::Connection { id } => self.connection_timed_out(now, id),
         }
     }

@@ -88,21 +88,21 @@ impl RelayPorts {
         self.lock().reservations.contains_key(&token)
     }
 
-    /// The reservation lapsed: its port returns to the pool.
-    pub fn expire(&self, token: u64) {
+    /// The reservation lapsed: its port returns to the pool (and is returned).
+    pub fn expire(&self, token: u64) -> Option<u16> {
         let inner = &mut *self.lock();
-        if let Some((port, _)) = inner.reservations.remove(&token) {
-            inner.ports.release(port, &mut inner.rng);
-        }
+        let (port, _) = inner.reservations.remove(&token)?;
+        inner.ports.release(port, &mut inner.rng);
+        Some(port)
     }
 
-    /// Move a reservation to another (already taken) port, releasing the old one.
-    pub fn retarget(&self, token: u64, port: u16) {
+    /// Move a reservation to another (already taken) port, releasing and returning the old one.
+    pub fn retarget(&self, token: u64, port: u16) -> Option<u16> {
         let inner = &mut *self.lock();
-        if let Some(r) = inner.reservations.get_mut(&token) {
-            let old = std::mem::replace(&mut r.0, port);
-            inner.ports.release(old, &mut inner.rng);
-        }
+        let r = inner.reservations.get_mut(&token)?;
+        let old = std::mem::replace(&mut r.0, port);
+        inner.ports.release(old, &mut inner.rng);
+        Some(old)
     }
 
     pub fn available(&self) -> usize {

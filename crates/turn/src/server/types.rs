@@ -92,6 +92,18 @@ pub enum Event {
     /// Close a client TCP/TLS connection (RFC 6062 §5.3: a control connection whose
     /// allocation is gone).
     CloseClient { client: FiveTuple },
+    /// RFC 8656 §7.2 RESERVATION-TOKEN: bind `addr` and keep it (so no one else takes the
+    /// port) until an `OpenRelay` for that port uses the held socket or `ReleasePort` frees
+    /// it; report with [`Server::handle_port_held`](super::Server::handle_port_held) for
+    /// `relay` (the allocation whose EVEN-PORT asked for it). An unspecified IP means the
+    /// address that routes to `client`.
+    HoldPort {
+        relay: RelayId,
+        addr: SocketAddr,
+        client: SocketAddr,
+    },
+    /// A held port's reservation lapsed: drop the held socket.
+    ReleasePort { port: u16 },
 }
 
 /// Why the driver could not open a relay socket.

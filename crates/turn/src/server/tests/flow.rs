@@ -278,6 +278,11 @@ fn even_port_reservation_and_token() {
     let m = Message::parse(&resp).unwrap();
     let rtp = m.xor_relayed_addresses().next().unwrap();
     assert_eq!(rtp.port() % 2, 0);
+    // The reserved port is held by the driver until used.
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::HoldPort { addr, .. } if addr.port() == rtp.port() + 1)));
     let token = match m.attribute(AttributeType::RESERVATION_TOKEN) {
         Some(Ok(Attribute::ReservationToken(t))) => t,
         other => panic!("no token: {other:?}"),
@@ -331,8 +336,17 @@ fn reservation_expires_after_30_seconds() {
         Some(Ok(Attribute::ReservationToken(t))) => t,
         other => panic!("{other:?}"),
     };
+    let held = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::HoldPort { addr, .. } => Some(addr.port()),
+            _ => None,
+        })
+        .unwrap();
     assert_eq!(h.server.poll_timeout(), Some(h.t0 + RESERVATION_LIFETIME));
     h.advance(RESERVATION_LIFETIME);
+    assert!(h.events.contains(&Event::ReleasePort { port: held }));
     let c2 = udp("203.0.113.7:40001");
     let creds2 = h.login(c2, "alice", "secret");
     let late = h.authed(c2, Method::ALLOCATE, &creds2, |b| {
@@ -561,4 +575,50 @@ fn reservation_token_redeemed_on_another_core() {
         (0, 0)
     );
     assert_eq!((pool.available(), pool.reservations()), (10, 0));
+}
+
+#[test]
+fn reserved_port_taken_elsewhere_moves_the_pair() {
+    let mut h = Harness::new(config());
+    h.auto_open = false;
+    let c = udp("203.0.113.7:40000");
+    let creds = h.login(c, "alice", "secret");
+    let req = h.build_authed(Method::ALLOCATE, &creds, |b| {
+        b.add(&Attribute::RequestedTransport(17));
+        b.add(&Attribute::EvenPort { reserve: true });
+    });
+    let (_, t) = h.feed(c, &req);
+    assert!(t.is_empty());
+    let (relay, first) = match h.events.pop() {
+        Some(Event::HoldPort { relay, addr, .. }) => (relay, addr.port()),
+        other => panic!("the reserved port is held before the relay opens: {other:?}"),
+    };
+    let now = h.now;
+    h.server
+        .handle_port_held(now, relay, Err(RelayOpenError::AddrInUse));
+    h.collect_events();
+    let second = match h.events.pop() {
+        Some(Event::HoldPort { relay: r, addr, .. }) => {
+            assert_eq!(r, relay);
+            addr.port()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(first, second);
+    assert_eq!(second % 2, 1);
+    h.server.handle_port_held(now, relay, Ok(()));
+    h.collect_events();
+    let addr = match h.events.pop() {
+        Some(Event::OpenRelay { relay: r, addr, .. }) => {
+            assert_eq!(r, relay);
+            addr
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(addr.port() + 1, second);
+    h.server.handle_relay_opened(now, relay, Ok(addr));
+    let t = h.transmits();
+    let m = Message::parse(&t[0].1).unwrap();
+    assert_eq!(m.xor_relayed_addresses().next().unwrap().port() + 1, second);
+    assert!(m.get(AttributeType::RESERVATION_TOKEN).is_some());
 }

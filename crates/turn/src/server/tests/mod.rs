@@ -117,6 +117,14 @@ impl Harness {
                     continue;
                 }
             }
+            if let Event::HoldPort { relay, .. } = &e {
+                if self.auto_open {
+                    let (relay, now) = (*relay, self.now);
+                    self.events.push(e.clone());
+                    self.server.handle_port_held(now, relay, Ok(()));
+                    continue;
+                }
+            }
             self.events.push(e);
         }
     }
