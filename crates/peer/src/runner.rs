@@ -66,7 +66,7 @@ pub struct ConnectOptions {
     /// Accept any certificate from turns: and https: servers (self-signed deployments).
     #[arg(long)]
     pub insecure: bool,
-    /// Give up when no connection is up after this many seconds.
+    /// Give up when no connection is up after this many seconds (0: wait for a peer forever).
     #[arg(long, default_value_t = 30)]
     pub connect_timeout: u64,
     /// One JSON object per line on stdout instead of text and progress bars.
@@ -256,7 +256,8 @@ pub(crate) async fn run(
         events: VecDeque::new(),
         outbox: Vec::new(),
         reporter,
-        connect_deadline: start + Duration::from_secs(opts.connect_timeout),
+        connect_deadline: (opts.connect_timeout > 0)
+            .then(|| start + Duration::from_secs(opts.connect_timeout)),
         ever_connected: false,
     };
     for p in &joined.peers {
@@ -290,7 +291,7 @@ struct Driver<'r> {
     events: VecDeque<(PeerId, Event)>,
     outbox: Outbox,
     reporter: &'r Reporter,
-    connect_deadline: Instant,
+    connect_deadline: Option<Instant>,
     ever_connected: bool,
 }
 
@@ -315,7 +316,7 @@ impl Driver<'_> {
             if app.finished() {
                 return Ok(());
             }
-            if !self.ever_connected && now >= self.connect_deadline {
+            if !self.ever_connected && self.connect_deadline.is_some_and(|d| now >= d) {
                 return Err(PeerError::Timeout(if self.sessions.is_empty() {
                     "no peer joined the room".into()
                 } else {
@@ -328,7 +329,7 @@ impl Driver<'_> {
                 .map(|s| s.timeout)
                 .chain(self.net.poll_timeout())
                 .chain(app.poll_timeout())
-                .chain((!self.ever_connected).then_some(self.connect_deadline))
+                .chain(self.connect_deadline.filter(|_| !self.ever_connected))
                 .min()
                 .unwrap_or(now + Duration::from_secs(1))
                 .max(now);

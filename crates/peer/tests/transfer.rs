@@ -134,3 +134,41 @@ async fn relay_only_transfer_over_turn_tcp() {
 async fn relay_only_transfer_over_turn_tls() {
     relay_only(Some(TurnTransport::Tls), "relay-tls").await;
 }
+
+/// A 100 MB transfer for measuring throughput by hand:
+/// `cargo test -p rendezvous-peer --release --test transfer -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a test: run by hand"]
+async fn measure_100_mb() {
+    let server = TestServer::start().await;
+    let dir = temp_dir("measure");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let file = src.join("100mb.bin");
+    write_random_file(&file, 100 * 1024 * 1024, 9);
+    for relay in [false, true] {
+        let out = dir.join(format!("out-{relay}"));
+        let (sent, received) = transfer(
+            &server,
+            &format!("measure-{relay}"),
+            vec![file.clone()],
+            out.clone(),
+            |c| {
+                c.relay_only = relay;
+                c.turn_transports = vec![TurnTransport::Udp];
+            },
+        )
+        .await;
+        check_files(&out, std::slice::from_ref(&file), &sent, &received);
+        let r = &received.files[0];
+        println!(
+            "relay_only={relay}: {} bytes in {:.2} s = {:.1} Mbit/s over {:?}",
+            r.bytes,
+            r.secs,
+            r.bytes as f64 * 8.0 / r.secs / 1e6,
+            received.pair
+        );
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
