@@ -424,7 +424,14 @@ impl Driver<'_> {
                 };
                 match data {
                     PeerSignal::Description { description } => {
-                        s.handle_description(now, &description, &mut self.net, &mut self.outbox)?;
+                        // A description the peer got wrong is its problem, not a reason to stop.
+                        if let Err(e) =
+                            s.handle_description(now, &description, &mut self.net, &mut self.outbox)
+                        {
+                            tracing::warn!("ignoring a {} from {from}: {e}", description.kind);
+                            self.reporter
+                                .line(&format!("ignoring a {} from {from}: {e}", description.kind));
+                        }
                     }
                     PeerSignal::Candidate { candidate: Some(c) } => {
                         s.handle_candidate(now, c, &mut self.net)

@@ -336,3 +336,136 @@ fn description(kind: &str, sdp: String) -> PeerSignal {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::NetConfig;
+
+    async fn no_network(now: Instant) -> Network {
+        let config = NetConfig {
+            ice_servers: Vec::new(),
+            relay_only: true,
+            host_ips: Vec::new(),
+            include_loopback: false,
+            turn_transports: Vec::new(),
+            tls: crate::tls::client_config(None, false).unwrap(),
+        };
+        Network::start(&config, now, 1).await.unwrap()
+    }
+
+    fn description_of(out: &Outbox, i: usize) -> Description {
+        match &out[i].1 {
+            PeerSignal::Description { description } => description.clone(),
+            other => panic!("not a description: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn glare_the_polite_side_rolls_back_and_answers() {
+        let now = Instant::now();
+        let mut net = no_network(now).await;
+        let mut impolite = Session::new(PeerId::new("impolite"), false, now);
+        let mut polite = Session::new(PeerId::new("polite"), true, now);
+        let mut out = Vec::new();
+        impolite.offer(
+            |api| {
+                let _ = api.add_channel("file".into());
+            },
+            &mut out,
+        );
+        polite.offer(
+            |api| {
+                let _ = api.add_channel("rdv-control".into());
+            },
+            &mut out,
+        );
+        let (offer_i, offer_p) = (description_of(&out, 0), description_of(&out, 1));
+        assert_eq!(
+            (offer_i.kind.as_str(), offer_p.kind.as_str()),
+            ("offer", "offer")
+        );
+
+        let mut replies = Vec::new();
+        impolite
+            .handle_description(now, &offer_p, &mut net, &mut replies)
+            .unwrap();
+        assert!(
+            replies.is_empty(),
+            "the impolite side ignores a colliding offer"
+        );
+        assert!(impolite.pending_offer.is_some());
+
+        polite
+            .handle_description(now, &offer_i, &mut net, &mut replies)
+            .unwrap();
+        assert_eq!(replies.len(), 1);
+        let answer = description_of(&replies, 0);
+        assert_eq!(answer.kind, "answer");
+        assert!(
+            polite.pending_offer.is_none(),
+            "the polite side rolled back"
+        );
+
+        impolite
+            .handle_description(now, &answer, &mut net, &mut replies)
+            .unwrap();
+        assert!(impolite.pending_offer.is_none());
+        assert!(impolite.have_remote_description && polite.have_remote_description);
+    }
+
+    #[tokio::test]
+    async fn early_candidates_wait_for_the_description() {
+        let now = Instant::now();
+        let mut net = no_network(now).await;
+        let mut offerer = Session::new(PeerId::new("o"), false, now);
+        let mut answerer = Session::new(PeerId::new("a"), true, now);
+        let init = CandidateInit {
+            candidate: "candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host".into(),
+            sdp_mid: Some("0".into()),
+            sdp_m_line_index: Some(0),
+            username_fragment: None,
+        };
+        answerer.handle_candidate(now, init, &mut net);
+        assert_eq!(answerer.early_candidates.len(), 1);
+        assert!(answerer.remote_kinds.is_empty());
+
+        let mut out = Vec::new();
+        offerer.offer(
+            |api| {
+                let _ = api.add_channel("file".into());
+            },
+            &mut out,
+        );
+        let offer = description_of(&out, 0);
+        answerer
+            .handle_description(now, &offer, &mut net, &mut out)
+            .unwrap();
+        assert!(answerer.early_candidates.is_empty());
+        let addr: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        assert_eq!(answerer.remote_kinds.get(&addr), Some(&CandidateType::Host));
+    }
+
+    #[tokio::test]
+    async fn stray_answers_and_bad_sdp_do_not_break_the_session() {
+        let now = Instant::now();
+        let mut net = no_network(now).await;
+        let mut s = Session::new(PeerId::new("s"), true, now);
+        let mut out = Vec::new();
+        let stray = Description {
+            kind: "answer".into(),
+            sdp: "v=0".into(),
+        };
+        s.handle_description(now, &stray, &mut net, &mut out)
+            .unwrap();
+        assert!(out.is_empty() && !s.have_remote_description);
+        let garbage = Description {
+            kind: "offer".into(),
+            sdp: "not sdp at all".into(),
+        };
+        assert!(s
+            .handle_description(now, &garbage, &mut net, &mut out)
+            .is_err());
+        assert!(out.is_empty());
+    }
+}
