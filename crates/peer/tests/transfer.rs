@@ -172,3 +172,44 @@ async fn measure_100_mb() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The sender is in the room first, so the receiver offers (with its `rdv-control` channel)
+/// and the sender opens its `file` channels on the answered connection; without `--count`
+/// the receiver stops when the sender leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_offers_when_it_joins_second() {
+    let server = TestServer::start().await;
+    let dir = temp_dir("receiver-offers");
+    let src = dir.join("src");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&src).unwrap();
+    let a = src.join("a.bin");
+    let b = src.join("b.bin");
+    write_random_file(&a, 300_000, 1);
+    write_random_file(&b, 16 * 1024, 2);
+    let files = vec![a, b];
+    let sender = tokio::spawn(peer::send::run(SendOptions {
+        connect: connect(&server, "reverse"),
+        files: files.clone(),
+    }));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received = tokio::time::timeout(
+        LIMIT,
+        peer::receive::run(ReceiveOptions {
+            connect: connect(&server, "reverse"),
+            out: out.clone(),
+            count: None,
+        }),
+    )
+    .await
+    .expect("receive finishes")
+    .expect("receive succeeds");
+    let sent = tokio::time::timeout(LIMIT, sender)
+        .await
+        .expect("send finishes")
+        .expect("send task")
+        .expect("send succeeds");
+    check_files(&out, &files, &sent, &received);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
