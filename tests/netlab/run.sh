@@ -112,7 +112,8 @@ lab_spawn "$srv" "$work/server.log" "$bin" serve \
 server_pid=$LAB_LAST_PID
 
 ready=0
-for ((i = 0; i < 100; i++)); do
+deadline=$((SECONDS + 30))
+while ((SECONDS < deadline)); do
   kill -0 "$server_pid" 2>/dev/null || die "rendezvous serve exited: $(tail -5 "$work/server.log")"
   if ip netns exec "$srv" node -e "fetch(process.argv[1], {signal: AbortSignal.timeout(2000)}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" "http://$LAB_SERVER_IP:8080/healthz" &&
     ip netns exec "$srv" timeout 5 openssl s_client -connect "$LAB_SERVER_IP:443" </dev/null 2>/dev/null |
