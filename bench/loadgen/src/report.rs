@@ -45,6 +45,9 @@ struct Row {
     metric: &'static str,
     label: &'static str,
     target: Option<Target>,
+    /// A metric of the same test that is > 0 in runs where the load generator, not the
+    /// server, set the figure; the verdict is then inconclusive.
+    bound_by: Option<&'static str>,
 }
 
 const fn row(test: &'static str, metric: &'static str, label: &'static str) -> Row {
@@ -53,7 +56,13 @@ const fn row(test: &'static str, metric: &'static str, label: &'static str) -> R
         metric,
         label,
         target: None,
+        bound_by: None,
     }
+}
+
+const fn bound_by(mut r: Row, flag: &'static str) -> Row {
+    r.bound_by = Some(flag);
+    r
 }
 
 const fn target(mut r: Row, t: Target) -> Row {
@@ -86,13 +95,16 @@ rate (10,000 packets/s from the clients, 20,000 relayed). `turnutils_uclient` (c
 client, 20 clients x 1,000 messages of 160 bytes every 5 ms, one allocation each, channels, \
 `turnutils_peer` as the echo) is a second load the servers did not choose.",
         rows: &[
-            target(
-                row(
-                    "relay",
-                    "max_relayed_pps",
-                    "highest relayed packets/s at < 0.1 % loss",
+            bound_by(
+                target(
+                    row(
+                        "relay",
+                        "max_relayed_pps",
+                        "highest relayed packets/s at < 0.1 % loss",
+                    ),
+                    Target::RatioAtLeast(1.5),
                 ),
-                Target::RatioAtLeast(1.5),
+                "limited_by_loadgen",
             ),
             target(
                 row(
@@ -195,7 +207,8 @@ buffers are not in it, so the figure is what an allocation costs beyond its sock
 (`OPEN`, then `CANDIDATE` with `dst`, which it relays like OFFER and ANSWER). Every message is \
 a typical trickle-ICE candidate (about 230 bytes of JSON) stamped with its send time. \
 10,000 WebSocket clients connect in pairs and stay connected for the whole test; memory per \
-client is the server's VmRSS growth over the last 9,600 of them (the first 400 are the 200 pairs that carry traffic later) (2 s after the last). Then 200 \
+client is the server's VmRSS growth, 2 s after the last, over the last 9,600 of them (the \
+first 400 are the 200 pairs that carry traffic later). Then 200 \
 pairs run a closed loop (16 messages in flight per pair, every delivery answered) for 5 s: \
 relayed messages per second. Then the same pairs send 2,000 messages/s in total at a steady \
 pace for 5 s: relay latency (send to delivery, both ends in the load generator). Rendezvous runs \
@@ -373,9 +386,24 @@ fn render(section: &Section, g: &Grouped, meta: &BTreeMap<String, Vec<String>>) 
             _ => None,
         };
         let ratio_text = ratio.map_or("—".into(), |r| format!("{}x", fmt_num(r)));
-        let target_text = r
+        let mut target_text = r
             .target
             .map_or(String::new(), |t| verdict(t, ours.map(|o| o.median), ratio));
+        if let Some(flag) = r.bound_by {
+            let runs: Vec<f64> = g
+                .get(r.test)
+                .and_then(|m| m.get(flag))
+                .map(|s| s.values().flatten().copied().collect())
+                .unwrap_or_default();
+            let bound = runs.iter().filter(|v| **v > 0.0).count();
+            if bound > 0 && !target_text.is_empty() {
+                let head = target_text.split(':').next().unwrap_or_default().to_owned();
+                target_text = format!(
+                    "{head}: inconclusive (load generator short in {bound} of {} runs)",
+                    runs.len()
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} |",
@@ -386,18 +414,27 @@ fn render(section: &Section, g: &Grouped, meta: &BTreeMap<String, Vec<String>>) 
             target_text
         );
     }
-    let limited = g
-        .get("relay")
-        .and_then(|m| m.get("limited_by_loadgen"))
-        .map(|s| s.values().flatten().filter(|v| **v > 0.0).count())
-        .unwrap_or(0);
-    if section.title == "TURN relay" && limited > 0 {
-        let _ = writeln!(
-            out,
-            "\nIn {limited} run(s) the stepping ended because the load generator could not send \
-             the next rate (it shares the 2 cores with the server): there the highest rate is a \
-             floor set by the machine, not the server's limit."
-        );
+    if section.title == "TURN relay" {
+        let bound = |server: &str| {
+            let v: Vec<f64> = g
+                .get("relay")
+                .and_then(|m| m.get("limited_by_loadgen"))
+                .and_then(|s| s.get(server))
+                .cloned()
+                .unwrap_or_default();
+            (v.iter().filter(|x| **x > 0.0).count(), v.len())
+        };
+        let ((a, an), (b, bn)) = (bound("rendezvous"), bound(section.baseline));
+        if a + b > 0 {
+            let _ = writeln!(
+                out,
+                "\nThe stepping ended because the load generator could not send the next rate \
+                 (it shares the 2 cores with the server) in {a} of {an} Rendezvous runs and {b} \
+                 of {bn} {} runs: there the highest rate is a floor set by the machine, not the \
+                 server's limit.",
+                section.baseline_name
+            );
+        }
     }
     let load = load_range(meta).map_or("unknown".into(), |(a, b)| {
         format!("{}–{}", fmt_num(a), fmt_num(b))
@@ -549,6 +586,25 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("measurement: 1.25–3.50"), "{out}");
+    }
+
+    #[test]
+    fn a_rate_the_load_generator_bounded_is_inconclusive() {
+        let text = [
+            r#"{"kind":"result","test":"relay","server":"rendezvous","run":1,"metrics":{"max_relayed_pps":90000,"limited_by_loadgen":1}}"#,
+            r#"{"kind":"result","test":"relay","server":"coturn","run":1,"metrics":{"max_relayed_pps":30000,"limited_by_loadgen":0}}"#,
+        ]
+        .join("\n");
+        let (g, meta) = group(&parse_lines(&text).unwrap());
+        let out = render(&SECTIONS[0], &g, &meta);
+        assert!(
+            out.contains("| 3.00x | ≥ 1.5x: inconclusive (load generator short in 1 of 2 runs) |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("in 1 of 1 Rendezvous runs and 0 of 1 coturn runs"),
+            "{out}"
+        );
     }
 
     #[test]
