@@ -303,7 +303,7 @@ impl Driver<'_> {
             s.add_local_candidate(c.candidate.clone(), &mut self.outbox);
         }
         if !polite {
-            s.offer(|api| app.prepare_offer(&peer, api), &mut self.outbox);
+            s.offer(now, |api| app.prepare_offer(&peer, api), &mut self.outbox);
         }
         let _ = s.drain(now, &mut self.net, &mut self.events);
         self.sessions.insert(peer, s);
@@ -326,7 +326,8 @@ impl Driver<'_> {
             let deadline = self
                 .sessions
                 .values()
-                .map(|s| s.timeout)
+                .flat_map(|s| [Some(s.timeout), s.offer_retry_at()])
+                .flatten()
                 .chain(self.net.poll_timeout())
                 .chain(app.poll_timeout())
                 .chain(self.connect_deadline.filter(|_| !self.ever_connected))
@@ -347,6 +348,7 @@ impl Driver<'_> {
                     self.net.handle_timeout(now);
                     for s in self.sessions.values_mut() {
                         s.handle_timeout(now, &mut self.net, &mut self.events)?;
+                        s.retry_offer(now, &mut self.outbox);
                     }
                     let mut sessions = Sessions {
                         now,

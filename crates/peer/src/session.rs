@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use signal::PeerId;
 use str0m::change::{SdpAnswer, SdpApi, SdpOffer, SdpPendingOffer};
@@ -23,6 +23,9 @@ pub struct Session {
     /// The polite side yields when offers collide; the impolite side ignores the other's offer.
     polite: bool,
     pending_offer: Option<SdpPendingOffer>,
+    /// Our unanswered offer and when to send it again: a signal can be lost while the
+    /// signaling server restarts.
+    offer_retry: Option<(String, Instant, u32)>,
     have_remote_description: bool,
     description_sent: bool,
     early_candidates: Vec<CandidateInit>,
@@ -37,6 +40,10 @@ pub struct Session {
     pub timeout: Instant,
 }
 
+/// An unanswered offer is sent again after this, then twice and three times this.
+const OFFER_RETRY: Duration = Duration::from_secs(3);
+const OFFER_RETRIES: u32 = 3;
+
 /// Outgoing signals a session produced, for the runner to send.
 pub type Outbox = Vec<(PeerId, PeerSignal)>;
 
@@ -48,6 +55,7 @@ impl Session {
             rtc,
             polite,
             pending_offer: None,
+            offer_retry: None,
             have_remote_description: false,
             description_sent: false,
             early_candidates: Vec::new(),
@@ -88,14 +96,38 @@ impl Session {
     }
 
     /// The offering side's first offer: `prepare` adds the channels and media it carries.
-    pub fn offer(&mut self, prepare: impl FnOnce(&mut SdpApi<'_>), out: &mut Outbox) {
+    pub fn offer(&mut self, now: Instant, prepare: impl FnOnce(&mut SdpApi<'_>), out: &mut Outbox) {
         let mut api = self.rtc.sdp_api();
         prepare(&mut api);
         if let Some((offer, pending)) = api.apply() {
             self.pending_offer = Some(pending);
             let sdp = offer.to_sdp_string();
             self.described(&sdp);
+            self.offer_retry = Some((sdp.clone(), now + OFFER_RETRY, 1));
             out.push((self.peer.clone(), description("offer", sdp)));
+        }
+    }
+
+    /// When an unanswered offer is due to be sent again.
+    pub fn offer_retry_at(&self) -> Option<Instant> {
+        self.offer_retry.as_ref().map(|(_, at, _)| *at)
+    }
+
+    /// Sends the same offer again, [`OFFER_RETRIES`] times at growing intervals.
+    pub fn retry_offer(&mut self, now: Instant, out: &mut Outbox) {
+        let Some((sdp, at, n)) = self.offer_retry.take() else {
+            return;
+        };
+        if self.pending_offer.is_none() {
+            return;
+        }
+        if now < at {
+            self.offer_retry = Some((sdp, at, n));
+            return;
+        }
+        out.push((self.peer.clone(), description("offer", sdp.clone())));
+        if n < OFFER_RETRIES {
+            self.offer_retry = Some((sdp, now + OFFER_RETRY * (n + 1), n + 1));
         }
     }
 
@@ -119,6 +151,7 @@ impl Session {
                 }
                 // Polite: dropping the pending offer is str0m's rollback.
                 self.pending_offer = None;
+                self.offer_retry = None;
                 let offer = SdpOffer::from_sdp_string(&desc.sdp)
                     .map_err(|e| PeerError::Rtc(format!("offer: {e}")))?;
                 let answer = self.rtc.sdp_api().accept_offer(offer)?;
@@ -129,6 +162,7 @@ impl Session {
                 self.apply_early_candidates(now, net);
             }
             "answer" => {
+                self.offer_retry = None;
                 let Some(pending) = self.pending_offer.take() else {
                     tracing::debug!("ignoring an answer without an offer from {}", self.peer);
                     return Ok(());
@@ -369,12 +403,14 @@ mod tests {
         let mut polite = Session::new(PeerId::new("polite"), true, now);
         let mut out = Vec::new();
         impolite.offer(
+            now,
             |api| {
                 let _ = api.add_channel("file".into());
             },
             &mut out,
         );
         polite.offer(
+            now,
             |api| {
                 let _ = api.add_channel("rdv-control".into());
             },
@@ -432,6 +468,7 @@ mod tests {
 
         let mut out = Vec::new();
         offerer.offer(
+            now,
             |api| {
                 let _ = api.add_channel("file".into());
             },
@@ -467,5 +504,32 @@ mod tests {
             .handle_description(now, &garbage, &mut net, &mut out)
             .is_err());
         assert!(out.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unanswered_offer_is_sent_again_a_bounded_number_of_times() {
+        let t0 = Instant::now();
+        let mut s = Session::new(PeerId::new("o"), false, t0);
+        let mut out = Vec::new();
+        s.offer(
+            t0,
+            |api| {
+                let _ = api.add_channel("file".into());
+            },
+            &mut out,
+        );
+        let first = description_of(&out, 0);
+        out.clear();
+        s.retry_offer(t0, &mut out);
+        assert!(out.is_empty(), "nothing before the retry is due");
+        let mut sends = 0;
+        for _ in 0..10 {
+            let Some(at) = s.offer_retry_at() else { break };
+            s.retry_offer(at, &mut out);
+            sends += 1;
+        }
+        assert_eq!(sends, OFFER_RETRIES as usize);
+        assert_eq!(out.len(), OFFER_RETRIES as usize);
+        assert!(out.iter().all(|(_, sig)| matches!(sig, PeerSignal::Description { description } if *description == first)));
     }
 }
