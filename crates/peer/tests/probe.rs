@@ -49,3 +49,23 @@ async fn probe_reports_a_turn_server_that_refuses_credentials() {
     assert!(!report.has(CandidateType::Relay));
     server.stop().await;
 }
+
+/// With a second address (127.0.0.2, also loopback) the server answers CHANGE-REQUEST, and
+/// RFC 5780 sees what loopback is: no NAT, and nothing filtered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_classifies_nat_behaviour_with_a_second_address() {
+    let server = TestServer::start_with(|c| c.alt_ip = Some("127.0.0.2".parse().unwrap())).await;
+    let mut opts = peer::ProbeOptions::new(server.url.clone());
+    opts.host_ips = vec![LOOPBACK];
+    opts.insecure = true;
+    let report = peer::probe::run(opts).await.expect("probe runs");
+    let nat = report.nat.expect("NAT section");
+    assert_eq!(
+        nat.other_address.map(|a| a.ip()),
+        Some("127.0.0.2".parse().unwrap()),
+        "{report:#?}"
+    );
+    assert_eq!(nat.mapping, peer::probe::Mapping::NoNat);
+    assert_eq!(nat.filtering, peer::probe::Filtering::EndpointIndependent);
+    server.stop().await;
+}

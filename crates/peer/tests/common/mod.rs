@@ -21,6 +21,11 @@ impl TestServer {
     /// STUN/TURN (UDP, TCP and, with a self-signed certificate, TLS) and signaling on
     /// 127.0.0.1 ephemeral ports; TURN may relay between loopback addresses.
     pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with changes to the TURN configuration.
+    pub async fn start_with(tune: impl FnOnce(&mut TurnConfig)) -> TestServer {
         let identity = server::tls::load(
             &TlsConfig {
                 self_signed: true,
@@ -40,6 +45,7 @@ impl TestServer {
             static_auth_secrets: vec!["rendezvous-peer-tests".into()],
             ..TurnConfig::default()
         };
+        tune(&mut turn_cfg);
         let turn = server::turn::start(&turn_cfg, tls.clone(), metrics.clone())
             .await
             .expect("TURN server starts");
