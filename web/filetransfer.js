@@ -1,30 +1,60 @@
 // @ts-check
 /**
- * File transfer over one RTCDataChannel per file (reliable, ordered).
+ * File transfer over one RTCDataChannel per file (reliable, ordered), as specified in
+ * docs/file-transfer.md and spoken by the native `rendezvous send` / `rendezvous receive`.
  *
- * On the channel, in order:
- *   sender   -> text   {"type":"header","name":"...","size":N,"mime":"...","sha256":"<hex>"}
- *   sender   -> binary chunks, at most maxMessageSize bytes each, N bytes in all
- *   sender   -> text   {"type":"end"}
- *   receiver -> text   {"type":"result","ok":true|false,"sha256":"<hex of what arrived>"}
- * The sender keeps at most HIGH_WATER bytes queued in the channel and resumes on
- * `bufferedamountlow`, so a large file never fills memory on the sending side.
+ * On a channel labelled `file`, in order:
+ *   sender   -> text   {"type":"file","name":"...","size":N,"sha256":"<hex>","mime":"..."}
+ *   sender   -> binary chunks of at most 16384 bytes, N bytes in all
+ *   sender   -> text   {"type":"eof"}
+ *   receiver -> text   {"type":"ack","sha256":"<hex of what arrived>","ok":true|false}
+ * `mime` is optional (unknown fields are ignored by every receiver). The sender keeps at most
+ * HIGH_WATER bytes queued in the channel and resumes on `bufferedamountlow`, so a large file
+ * never fills memory on the sending side.
+ *
+ * The receiver also accepts the format of early web clients (channels labelled `rdv-file:…`,
+ * `header` / `end` messages) and answers such a sender with `result` instead of `ack`.
  *
  * @module filetransfer
  */
 
-/** Labels of data channels that carry a file start with this. */
+/** Label of the data channels that carry a file (docs/file-transfer.md, "Channel"). */
+export const FILE_CHANNEL_LABEL = 'file';
+
+/** Labels of data channels opened by early web senders start with this; still accepted. */
 export const FILE_CHANNEL_PREFIX = 'rdv-file:';
 
-const DEFAULT_CHUNK = 64 * 1024;
+/**
+ * Whether a data channel with this label carries a file.
+ * @param {string} label
+ */
+export function isFileChannel(label) {
+  return label === FILE_CHANNEL_LABEL || label.startsWith(FILE_CHANNEL_PREFIX);
+}
+
+/** Largest binary message; fits the SCTP message size of every browser and the native peer. */
+const CHUNK = 16 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 /** Bytes read from the file at a time; chunks are cut from this block. */
 const READ_BLOCK = 1024 * 1024;
 
 /**
+ * A file name as a receiver keeps it: the last path component, without control characters or
+ * leading dots (docs/file-transfer.md, "Messages").
+ * @param {unknown} raw
+ */
+export function safeFileName(raw) {
+  const last = String(raw ?? '').split(/[\\/]/).pop() ?? '';
+  const name = last.replace(/[\u0000-\u001f\u007f]/g, '').replace(/^\.+/, '').slice(0, 255);
+  return name || 'file';
+}
+
+let transferCount = 0;
+
+/**
  * @typedef {object} TransferHeader
- * @property {string} id the data channel's label, unique per transfer
+ * @property {string} id unique per received transfer (the channel label and a counter)
  * @property {string} name
  * @property {number} size
  * @property {string} mime
@@ -33,7 +63,7 @@ const READ_BLOCK = 1024 * 1024;
 
 /**
  * @typedef {object} ReceivedFile
- * @property {string} id the data channel's label, as in TransferHeader
+ * @property {string} id as in TransferHeader
  * @property {string} name
  * @property {number} size bytes that arrived
  * @property {string} mime
@@ -79,23 +109,31 @@ function drained(channel) {
 }
 
 /**
- * Sends one file on a fresh data channel and waits for the receiver's verdict.
+ * Sends one file on a fresh data channel (labelled FILE_CHANNEL_LABEL) and waits for the
+ * receiver's verdict. The transfer counts as good only when the receiver says `ok` and the hash
+ * it computed equals `options.sha256`.
  * @param {RTCDataChannel} channel
  * @param {Blob} file
  * @param {{name: string, sha256: string, maxMessageSize?: number, onprogress?: (sent: number, size: number) => void}} options
- * @returns {Promise<{ok: boolean, sha256: string}>} the receiver's verdict and the hash it computed
+ * @returns {Promise<{ok: boolean, sha256: string}>} the verdict and the hash the receiver computed
  */
 export async function sendFile(channel, file, options) {
   channel.binaryType = 'arraybuffer';
-  const chunkSize = Math.max(1024, Math.min(DEFAULT_CHUNK, options.maxMessageSize || DEFAULT_CHUNK));
+  const chunkSize = Math.max(1024, Math.min(CHUNK, options.maxMessageSize || CHUNK));
+  const expected = options.sha256.toLowerCase();
+  /** @type {Promise<{ok: boolean, sha256: string}>} */
   const verdict = new Promise((resolve, reject) => {
     channel.addEventListener('message', (ev) => {
       if (typeof ev.data !== 'string') return;
+      let msg;
       try {
-        const msg = JSON.parse(ev.data);
-        if (msg.type === 'result') resolve({ ok: msg.ok === true, sha256: String(msg.sha256 ?? '') });
+        msg = JSON.parse(ev.data);
       } catch {
-        reject(new Error('receiver sent a malformed result'));
+        return; // not a control message this side knows: ignored, as the spec asks
+      }
+      if (msg?.type === 'ack' || msg?.type === 'result') {
+        const sha256 = String(msg.sha256 ?? '').toLowerCase();
+        resolve({ ok: msg.ok === true && sha256 === expected, sha256 });
       }
     });
     channel.addEventListener('close', () => reject(new Error('data channel closed before the receiver confirmed')));
@@ -103,7 +141,7 @@ export async function sendFile(channel, file, options) {
   verdict.catch(() => {}); // observed below; avoids an unhandled rejection if sending throws first
   await opened(channel);
   channel.bufferedAmountLowThreshold = LOW_WATER;
-  const header = { type: 'header', name: options.name, size: file.size, mime: file.type || 'application/octet-stream', sha256: options.sha256 };
+  const header = { type: 'file', name: options.name, size: file.size, sha256: expected, mime: file.type || 'application/octet-stream' };
   channel.send(JSON.stringify(header));
   let sent = 0;
   options.onprogress?.(0, file.size);
@@ -117,23 +155,27 @@ export async function sendFile(channel, file, options) {
       options.onprogress?.(sent, file.size);
     }
   }
-  channel.send(JSON.stringify({ type: 'end' }));
+  channel.send(JSON.stringify({ type: 'eof' }));
   const result = await verdict;
   channel.close();
   return result;
 }
 
 /**
- * Receives one file from a data channel opened by sendFile on the other side.
+ * Receives one file from a data channel opened by a sender on the other side (this module's
+ * sendFile, `rendezvous send`, or an early web client).
  * @param {RTCDataChannel} channel
  * @param {{onheader?: (h: TransferHeader) => void, onprogress?: (h: TransferHeader, received: number) => void}} [callbacks]
  * @returns {Promise<ReceivedFile>}
  */
 export function receiveFile(channel, callbacks = {}) {
   channel.binaryType = 'arraybuffer';
+  const id = `${channel.label}#${++transferCount}`;
   return new Promise((resolve, reject) => {
     /** @type {TransferHeader | null} */
     let header = null;
+    /** The sender used the early web format, so the verdict goes out as `result`. */
+    let legacy = false;
     /** @type {ArrayBuffer[]} */
     let chunks = [];
     let received = 0;
@@ -163,28 +205,32 @@ export function receiveFile(channel, callbacks = {}) {
       } catch {
         return abort('malformed control message');
       }
-      if (msg.type === 'header' && !header) {
+      const type = msg?.type;
+      if ((type === 'file' || type === 'header') && !header) {
         const size = Number(msg.size);
         if (!Number.isSafeInteger(size) || size < 0) return abort('bad size in header');
+        legacy = type === 'header';
         header = {
-          id: channel.label,
-          name: String(msg.name ?? 'file').slice(0, 255),
+          id,
+          name: safeFileName(msg.name),
           size,
-          mime: String(msg.mime ?? 'application/octet-stream'),
+          mime: typeof msg.mime === 'string' && msg.mime ? msg.mime : 'application/octet-stream',
           sha256: String(msg.sha256 ?? '').toLowerCase(),
         };
         callbacks.onheader?.(header);
-      } else if (msg.type === 'end' && header) {
+      } else if ((type === 'eof' || type === 'end') && header) {
         finished = true;
         const h = header;
         const blob = new Blob(chunks, { type: h.mime });
         chunks = [];
         sha256Hex(blob).then((sha256) => {
           const ok = sha256 === h.sha256 && blob.size === h.size;
-          if (channel.readyState === 'open') channel.send(JSON.stringify({ type: 'result', ok, sha256 }));
+          const reply = legacy ? { type: 'result', ok, sha256 } : { type: 'ack', sha256, ok };
+          if (channel.readyState === 'open') channel.send(JSON.stringify(reply));
           resolve({ id: h.id, name: h.name, size: blob.size, mime: h.mime, expected: h.sha256, sha256, ok, blob });
         }, reject);
       }
+      // Anything else (unknown types, a second header) is ignored, as the spec asks.
     });
   });
 }

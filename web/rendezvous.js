@@ -33,11 +33,11 @@
  * @module rendezvous
  */
 
-import { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX } from './filetransfer.js';
+import { sendFile, receiveFile, sha256Hex, isFileChannel, FILE_CHANNEL_LABEL, FILE_CHANNEL_PREFIX } from './filetransfer.js';
 import { Peer } from './peer.js';
 import { selectedPairStats, mediaStats } from './stats.js';
 
-export { sendFile, receiveFile, sha256Hex, FILE_CHANNEL_PREFIX, Peer, selectedPairStats, mediaStats };
+export { sendFile, receiveFile, sha256Hex, isFileChannel, FILE_CHANNEL_LABEL, FILE_CHANNEL_PREFIX, Peer, selectedPairStats, mediaStats };
 
 /** @typedef {'peer' | 'publisher' | 'viewer'} Role */
 
@@ -564,7 +564,7 @@ export class RendezvousClient extends EventTarget {
       peer.control = channel;
       return;
     }
-    if (channel.label.startsWith(FILE_CHANNEL_PREFIX)) {
+    if (isFileChannel(channel.label)) {
       receiveFile(channel, {
         onheader: (transfer) => this.emit('file-incoming', { peerId: peer.id, transfer }),
         onprogress: (transfer, received) => this.emit('file-progress', { peerId: peer.id, transfer, received, size: transfer.size }),
@@ -590,7 +590,7 @@ export class RendezvousClient extends EventTarget {
     const name = options.name ?? (/** @type {File} */ (file).name || 'file');
     return Promise.all(targets.map(async (peerId) => {
       try {
-        const channel = this.createDataChannel(peerId, FILE_CHANNEL_PREFIX + crypto.randomUUID(), { ordered: true });
+        const channel = this.createDataChannel(peerId, FILE_CHANNEL_LABEL, { ordered: true });
         const maxMessageSize = this.peers.get(peerId)?.pc.sctp?.maxMessageSize ?? 65536;
         const verdict = await sendFile(channel, file, {
           name,
