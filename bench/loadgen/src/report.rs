@@ -443,7 +443,8 @@ fn render(section: &Section, g: &Grouped, meta: &BTreeMap<String, Vec<String>>) 
         out,
         "\nRun {} with `{}` ({} runs per server, alternating Rendezvous and {} and never both at \
          once). Machine: {}. Versions: Rendezvous {}, {}. 1-minute load average before each \
-         measurement: {} (the machine was shared with other builds; see the top of this file).\n",
+         measurement: {} (other builds shared the machine; this was the quietest window found, and \
+         the servers, echo and load generator ran at nice -10 above them).\n",
         meta_line(meta, "date"),
         meta_line(meta, "command"),
         meta_line(meta, "runs"),
