@@ -41,6 +41,16 @@ enum Command {
         #[command(flatten)]
         options: ServeOptions,
     },
+    /// Send files to the first peer in a room (a browser on the Share page or `receive`).
+    Send(peer::SendOptions),
+    /// Receive files from a room and check their SHA-256.
+    Receive(peer::ReceiveOptions),
+    /// Broadcast a VP8 (IVF) video and Opus (Ogg) audio file to a room's viewers.
+    Stream(peer::StreamOptions),
+    /// Watch a broadcast and save its video to an IVF file.
+    Record(peer::RecordOptions),
+    /// Diagnose the network: candidates by type, NAT behaviour, TURN over UDP, TCP and TLS.
+    Probe(peer::ProbeOptions),
     /// Print a room token for servers run with --signal-secret.
     Token {
         /// Room the token admits to.
@@ -77,6 +87,11 @@ fn main() -> Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(serve::run(config))
         }
+        Command::Send(o) => peer_command(|| async { peer::send::run(o).await.map(drop) }),
+        Command::Receive(o) => peer_command(|| async { peer::receive::run(o).await.map(drop) }),
+        Command::Stream(o) => peer_command(|| async { peer::stream::run(o).await.map(drop) }),
+        Command::Record(o) => peer_command(|| async { peer::record::run(o).await.map(drop) }),
+        Command::Probe(o) => peer_command(|| async { peer::probe::run(o).await.map(drop) }),
         Command::Token {
             room,
             role,
@@ -98,6 +113,21 @@ fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Run a native-peer command on a runtime; its own output goes to stdout (text or `--json`),
+/// failures to stderr with a non-zero exit status.
+fn peer_command<F, Fut>(f: F) -> Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(), peer::PeerError>>,
+{
+    init_logs(LogFormat::Text, Some("warn"));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(f()).map_err(anyhow::Error::from)
 }
 
 fn init_logs(format: LogFormat, level: Option<&str>) {

@@ -220,6 +220,9 @@ impl Lab {
         };
         // A home router: forward lan->wan and replies back; nothing unsolicited from outside.
         ipt(&["-P", "FORWARD", "DROP"]);
+        // With br_netfilter loaded, traffic between two hosts on the LAN bridge passes FORWARD
+        // too; a home router switches it.
+        ipt(&["-A", "FORWARD", "-i", "lan", "-o", "lan", "-j", "ACCEPT"]);
         ipt(&[
             "-A",
             "FORWARD",
@@ -272,10 +275,14 @@ impl Lab {
                 ]);
             }
             Nat::TcpOnly443 => {
-                ipt(&[
-                    "-A", "FORWARD", "-i", "lan", "-o", "wan", "-p", "tcp", "-d", SERVER_IP,
-                    "--dport", "443", "-j", "ACCEPT",
-                ]);
+                // TURN over TLS on 443, and the signaling server's HTTP port (an application's
+                // web server is reachable from the office; its TURN traffic is what is at stake).
+                for port in ["443", "8080"] {
+                    ipt(&[
+                        "-A", "FORWARD", "-i", "lan", "-o", "wan", "-p", "tcp", "-d", SERVER_IP,
+                        "--dport", port, "-j", "ACCEPT",
+                    ]);
+                }
                 ipt(&[
                     "-t",
                     "nat",
@@ -350,6 +357,13 @@ impl Lab {
         let pid = child.id();
         self.children.push(child);
         pid
+    }
+
+    /// Stop a process this lab started.
+    pub fn kill(&mut self, pid: u32) {
+        let mut child = self.take_child(pid);
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     /// Take a spawned child back (to read its output); the caller must wait for or kill it.
