@@ -199,9 +199,6 @@ fn is_direct(t: &str) -> bool {
 }
 
 #[test]
-#[ignore = "known failures, see docs/nat-matrix.md: on one LAN the native peer settles on a relay \
-            pair instead of host/host, and from the UDP-blocked office it never joins; run with \
-            --ignored to regenerate the table"]
 fn native_peers_take_the_expected_path_for_every_pair_of_networks() {
     let mut lab = Lab::new();
     let cone_a = lab.home(Nat::PortRestrictedCone, 2);

@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 use super::NetInput;
 use crate::turn_client::TurnTransport;
 
+/// How long a TCP connect or TLS handshake to a TURN server may take.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Largest frame accepted from a stream: a STUN message or ChannelData never exceeds this.
 const MAX_FRAME: usize = 65_536 + 20;
 
@@ -53,8 +56,13 @@ impl Link {
                 Ok(Link::Udp(socket))
             }
             TurnTransport::Tcp | TurnTransport::Tls => {
-                let tcp = TcpStream::connect(server)
+                // A firewall that drops SYNs silently would otherwise hold up gathering for the
+                // kernel's two-minute connect timeout.
+                let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(server))
                     .await
+                    .map_err(|_| {
+                        format!("connecting to {server}: no answer in {CONNECT_TIMEOUT:?}")
+                    })?
                     .map_err(|e| format!("connecting to {server}: {e}"))?;
                 let _ = tcp.set_nodelay(true);
                 let local = tcp.local_addr().ok();
@@ -62,9 +70,12 @@ impl Link {
                 if transport == TurnTransport::Tls {
                     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
                         .map_err(|e| format!("server name {host}: {e}"))?;
-                    let stream = tokio_rustls::TlsConnector::from(tls)
-                        .connect(name, tcp)
+                    let handshake = tokio_rustls::TlsConnector::from(tls).connect(name, tcp);
+                    let stream = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
                         .await
+                        .map_err(|_| {
+                            format!("TLS with {server}: no answer in {CONNECT_TIMEOUT:?}")
+                        })?
                         .map_err(|e| format!("TLS with {server}: {e}"))?;
                     tokio::spawn(pump_stream(stream, relay, rx, input));
                 } else {
