@@ -86,19 +86,10 @@ impl EchoPeer {
     pub async fn start() -> EchoPeer {
         let tool = require("turnutils_peer");
         let port = free_udp_port("127.0.0.1");
-        let child = tokio::process::Command::new("timeout")
-            .args([
-                "-s",
-                "KILL",
-                "300",
-                &tool,
-                "-L",
-                "127.0.0.1",
-                "-L",
-                "::1",
-                "-p",
-                &port.to_string(),
-            ])
+        // Spawned directly (not under `timeout`) so that killing the child on drop ends the
+        // echo peer itself rather than orphaning it.
+        let child = tokio::process::Command::new(&tool)
+            .args(["-L", "127.0.0.1", "-L", "::1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
