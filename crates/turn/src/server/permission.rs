@@ -14,7 +14,7 @@ use super::Server;
 impl Server {
     /// The allocation of the request's 5-tuple, or the error to answer with: 437 when there
     /// is none (or it is still opening), 441 when another user owns it (RFC 8656 §5).
-    fn owned_allocation(
+    pub(super) fn owned_allocation(
         &self,
         reply: &PendingResponse,
         auth: &Auth,

@@ -115,29 +115,17 @@ impl Server {
         });
     }
 
+    /// [`Self::owned_allocation`], restricted to RFC 6062 TCP allocations (400 otherwise).
     fn owned_allocation_for_tcp(
         &self,
         reply: &PendingResponse,
         auth: &Auth,
     ) -> Result<AllocKey, ErrorCode> {
-        let key = *self
-            .by_five_tuple
-            .get(&reply.five_tuple)
-            .ok_or(ErrorCode::ALLOCATION_MISMATCH)?;
-        let alloc = self
-            .allocations
-            .get(key.index, key.generation)
-            .ok_or(ErrorCode::ALLOCATION_MISMATCH)?;
-        if alloc.pending.is_some() {
-            return Err(ErrorCode::ALLOCATION_MISMATCH);
+        let key = self.owned_allocation(reply, auth)?;
+        match self.allocations.get(key.index, key.generation) {
+            Some(alloc) if alloc.protocol == RelayProtocol::Tcp => Ok(key),
+            _ => Err(ErrorCode::BAD_REQUEST),
         }
-        if *alloc.username != *auth.username {
-            return Err(ErrorCode::WRONG_CREDENTIALS);
-        }
-        if alloc.protocol != RelayProtocol::Tcp {
-            return Err(ErrorCode::BAD_REQUEST);
-        }
-        Ok(key)
     }
 
     /// The driver's answer to `Event::Connect`: success with CONNECTION-ID, or 447.
