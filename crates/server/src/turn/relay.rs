@@ -38,8 +38,7 @@ pub fn spawn_udp(shared: Arc<Shared>, relay: RelayId, socket: Arc<UdpSocket>) ->
                 }
             };
             let now = Instant::now();
-            let st = shared.lock();
-            let mut st = st;
+            let mut st = shared.lock();
             if let Some(out) = st.core.handle_peer(now, relay, peer, &mut buf, len) {
                 if !st.send_to_client(&out.client, &buf[out.range]) {
                     shared.send_failed();
